@@ -1,0 +1,135 @@
+"""One ``Database`` per service: an engine and a scoped session whose scope is one unit of work.
+
+The scope is one HTTP request, one RPC or one task: the transport calls :meth:`Database.remove` when
+the unit ends, even when the handler raised (Flask ``teardown_appcontext`` through
+:meth:`Database.init_flask`, the gRPC library's interceptor, the Celery ``task_postrun`` signal of
+:func:`alvin_python_lib.tasks.create_celery_app`). The default scope is the thread, which matches
+thread-pool servers and workers; :meth:`Database.scope` wraps any other unit of work.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from alvin_python_lib.db.engine import create_engine
+
+__all__ = ["Database", "FlaskLike", "transaction"]
+
+
+class FlaskLike(Protocol):
+    """The part of ``flask.Flask`` that :meth:`Database.init_flask` uses."""
+
+    def teardown_appcontext(self, f: Callable[[BaseException | None], None]) -> Any: ...
+
+
+_instances: weakref.WeakSet[Database] = weakref.WeakSet()
+# Set by the pytest plugin: while set, every Database's sessions use this bind instead of its engine.
+_test_binding: tuple[Engine | Connection, dict[str, Any]] | None = None
+
+
+class Database:
+    """An engine plus a ``scoped_session``; configure it once at start-up with :meth:`configure`."""
+
+    def __init__(self, url: str | URL | None = None, **engine_options: Any) -> None:
+        self._engine: Engine | None = None
+        self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+        _instances.add(self)
+        if url is not None:
+            self.configure(url, **engine_options)
+        else:
+            self._apply_binding()
+
+    def configure(self, url: str | URL, **engine_options: Any) -> Engine:
+        """Create the engine (see :func:`create_engine` for options) and bind sessions to it."""
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = create_engine(url, **engine_options)
+        self._apply_binding()
+        return self._engine
+
+    def use_engine(self, engine: Engine) -> None:
+        """Bind sessions to an engine created elsewhere (shared pools, tests)."""
+        self._engine = engine
+        self._apply_binding()
+
+    @property
+    def engine(self) -> Engine:
+        """The configured engine; raises ``RuntimeError`` before :meth:`configure`."""
+        if self._engine is None:
+            raise RuntimeError("Database is not configured: call Database.configure(url) first")
+        return self._engine
+
+    @property
+    def is_configured(self) -> bool:
+        """Whether an engine is set."""
+        return self._engine is not None
+
+    def remove(self) -> None:
+        """End the current scope: close the session and return its connection to the pool."""
+        self.session.remove()
+
+    @contextmanager
+    def scope(self) -> Iterator[Session]:
+        """A unit of work: yields the scoped session and removes it afterwards, even on error."""
+        try:
+            yield self.session()
+        finally:
+            self.session.remove()
+
+    def init_flask(self, app: FlaskLike) -> None:
+        """Remove the session when each Flask app context ends (also after an exception)."""
+
+        def _teardown(_exc: BaseException | None) -> None:
+            self.remove()
+
+        app.teardown_appcontext(_teardown)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (call at shutdown or after fork)."""
+        self.session.remove()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _apply_binding(self) -> None:
+        self.session.remove()
+        if _test_binding is not None:
+            bind, options = _test_binding
+            self.session.configure(bind=bind, **options)
+        elif self._engine is not None:
+            self.session.configure(bind=self._engine)
+
+
+def set_test_binding(bind: Engine | Connection | None, **session_options: Any) -> None:
+    """Point every Database's sessions at ``bind`` (None restores each engine). For test plugins."""
+    global _test_binding  # noqa: PLW0603 - process-wide switch used only by the pytest plugin
+    _test_binding = None if bind is None else (bind, session_options)
+    for database in list(_instances):
+        database._apply_binding()
+
+
+@contextmanager
+def transaction(
+    session: Session | scoped_session[Session], *, nested: bool = False
+) -> Iterator[Session]:
+    """Commit the session's work at the end of the block; roll it back if the block raised.
+
+    With ``nested=True`` the block runs in a SAVEPOINT: an error undoes only the block's work and
+    the enclosing transaction goes on.
+    """
+    target: Session = session() if isinstance(session, scoped_session) else session
+    if nested:
+        with target.begin_nested():
+            yield target
+        return
+    try:
+        yield target
+        target.commit()
+    except BaseException:
+        target.rollback()
+        raise

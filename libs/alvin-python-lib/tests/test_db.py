@@ -1,0 +1,192 @@
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sample_models import Widget
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from alvin_python_lib import ids
+from alvin_python_lib.db import (
+    Database,
+    create_engine,
+    normalize_url,
+    transaction,
+    translate_db_errors,
+)
+from alvin_python_lib.errors import AlreadyExists, InvalidArgument, NotFound
+from alvin_python_lib.testing import UnrequestedDatabaseWrite
+
+
+@pytest.fixture
+def database() -> Database:
+    return Database()
+
+
+def test_normalize_url_picks_psycopg3() -> None:
+    assert normalize_url("postgresql://u@h/d").drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/d").drivername == "postgresql+psycopg"
+    assert normalize_url("sqlite://").drivername == "sqlite"
+
+
+def test_statement_timeout_is_enforced_by_the_server(database_url: str) -> None:
+    engine = create_engine(database_url, statement_timeout_ms=50)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "50ms"
+            with pytest.raises(Exception, match="statement timeout"):
+                conn.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        engine.dispose()
+
+
+def test_app_session_commits_and_the_test_rolls_back(db: Session, database: Database) -> None:
+    with transaction(database.session) as session:
+        session.add(Widget(name="committed"))
+    # The app committed through its own scoped session; the test session sees the row.
+    assert db.scalar(select(func.count()).select_from(Widget)) == 1
+
+
+def test_previous_test_left_nothing(db: Session) -> None:
+    assert db.scalar(select(func.count()).select_from(Widget)) == 0
+
+
+def test_transaction_rolls_back_on_error(db: Session, database: Database) -> None:
+    with pytest.raises(RuntimeError), transaction(database.session) as session:
+        session.add(Widget(name="lost"))
+        session.flush()
+        raise RuntimeError("boom")
+    assert db.scalar(select(func.count()).select_from(Widget).where(Widget.name == "lost")) == 0
+
+
+def test_nested_transaction_undoes_only_the_block(db: Session, database: Database) -> None:
+    session = database.session()
+    session.add(Widget(name="kept"))
+    session.flush()
+    with pytest.raises(RuntimeError), transaction(session, nested=True):
+        session.add(Widget(name="undone"))
+        session.flush()
+        raise RuntimeError("boom")
+    session.commit()
+    names = set(db.scalars(select(Widget.name)))
+    assert names == {"kept"}
+
+
+def test_snowflake_ids_and_utc_timestamps(db: Session) -> None:
+    widget = Widget(name="w")
+    db.add(widget)
+    db.flush()
+    assert widget.id > 0
+    assert abs(ids.id_to_datetime(widget.id) - datetime.now(timezone.utc)) < timedelta(seconds=5)
+    db.refresh(widget)
+    assert widget.created_at.tzinfo is not None
+    assert widget.created_at.utcoffset() == timedelta(0)
+    before = widget.updated_at
+    widget.name = "renamed"
+    db.flush()
+    assert widget.updated_at > before
+    raw_id = db.execute(text("INSERT INTO widgets (name) VALUES ('sql') RETURNING id")).scalar_one()
+    assert ids.decode(raw_id).worker_id == 1023  # the database's own worker slot
+
+
+def test_unique_violation_becomes_already_exists_naming_the_field(
+    db: Session, database: Database
+) -> None:
+    db.add(Widget(name="taken"))
+    db.commit()
+    session = database.session()
+    with pytest.raises(AlreadyExists) as info, translate_db_errors():
+        session.add(Widget(name="taken"))
+        session.flush()
+    assert info.value.field == "name"
+    session.rollback()
+    with pytest.raises(AlreadyExists) as mapped, translate_db_errors(fields={"name": "title"}):
+        session.add(Widget(name="taken"))
+        session.flush()
+    assert mapped.value.field == "title"
+
+
+def test_foreign_key_violation_becomes_invalid_argument(db: Session) -> None:
+    with pytest.raises(InvalidArgument) as info, translate_db_errors():
+        db.add(Widget(name="orphan", owner_id=12345))
+        db.flush()
+    assert info.value.violations[0].field == "fk_widgets_owner_id_widgets"
+
+
+def test_no_result_becomes_not_found(db: Session) -> None:
+    with pytest.raises(NotFound) as info, translate_db_errors(entity="Widget", key=7):
+        db.execute(select(Widget).where(Widget.id == 7)).scalar_one()
+    assert info.value.message == "Widget 7 not found."
+
+
+def test_scope_removes_the_session_even_when_the_handler_raised(
+    db: Session, database: Database
+) -> None:
+    with pytest.raises(ValueError, match="handler failed"), database.scope() as session:
+        session.add(Widget(name="in-scope"))
+        assert database.session.registry.has()
+        raise ValueError("handler failed")
+    assert not database.session.registry.has()
+
+
+def test_flask_teardown_hook_removes_the_session(database: Database) -> None:
+    hooks: list[object] = []
+
+    class App:
+        def teardown_appcontext(self, f: object) -> object:
+            hooks.append(f)
+            return f
+
+    database.init_flask(App())
+    database.session()
+    assert database.session.registry.has()
+    (hook,) = hooks
+    hook(RuntimeError("request failed"))  # type: ignore[operator]
+    assert not database.session.registry.has()
+
+
+def test_sessions_are_per_thread(database: Database, db_engine: Engine) -> None:
+    seen: list[object] = []
+    thread = threading.Thread(target=lambda: seen.append(database.session()))
+    thread.start()
+    thread.join()
+    assert seen[0] is not database.session()
+
+
+def test_writing_without_the_db_fixture_is_a_clear_error(
+    database: Database, db_engine: Engine
+) -> None:
+    session = database.session()
+    assert session.execute(text("SELECT 1")).scalar() == 1  # reads are fine
+    with pytest.raises(UnrequestedDatabaseWrite, match="`db` fixture"):
+        session.add(Widget(name="sneaky"))
+        session.flush()
+    session.rollback()
+    database.remove()
+
+
+def test_configured_database_uses_its_engine_outside_tests(database_url: str) -> None:
+    from alvin_python_lib.db import database as database_module
+    from alvin_python_lib.db import set_test_binding
+
+    saved = database_module._test_binding
+    set_test_binding(None)
+    try:
+        database = Database(database_url, statement_timeout_ms=1000, application_name="lib-test")
+        with database.scope() as session:
+            name = session.execute(text("SELECT current_setting('application_name')")).scalar()
+        assert name == "lib-test"
+        assert database.engine.pool.size() == 5  # type: ignore[attr-defined]
+        database.dispose()
+    finally:
+        if saved is not None:
+            set_test_binding(saved[0], **saved[1])
+
+
+def test_unconfigured_database_says_so() -> None:
+    database = Database()
+    with pytest.raises(RuntimeError, match="configure"):
+        _ = database.engine
