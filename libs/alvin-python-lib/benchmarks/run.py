@@ -30,6 +30,7 @@ from sqlalchemy.pool import NullPool
 
 from alvin_python_lib import ids
 from alvin_python_lib.db import create_engine
+from alvin_python_lib.testing import isolated_session
 
 REPEATS = 7
 TABLES = 12  # a modest service schema
@@ -74,13 +75,8 @@ def bench_db_fixture(engine: Engine, metadata: MetaData, rounds: int = 200) -> d
     table_list = ", ".join(t.name for t in metadata.sorted_tables)
 
     def savepoint_round(n: int) -> None:
-        connection = engine.connect()
-        outer = connection.begin()
-        session = Session(bind=connection, join_transaction_mode="create_savepoint")
-        _test_body(session, metadata, n)
-        session.close()
-        outer.rollback()
-        connection.close()
+        with isolated_session(engine) as session:  # exactly what the `db` fixture does
+            _test_body(session, metadata, n)
 
     def truncate_round(n: int) -> None:
         with Session(bind=engine) as session:
@@ -127,8 +123,10 @@ def main() -> int:
         with engine.begin() as conn:
             conn.execute(text("DROP SCHEMA IF EXISTS alvin_bench CASCADE"))
             conn.execute(text("CREATE SCHEMA alvin_bench"))
+        engine.dispose()
+        # Pooled without pre-ping, as the plugin's db_engine; both strategies use this engine.
         engine = create_engine(
-            url, poolclass=NullPool, connect_args={"options": "-c search_path=alvin_bench"}
+            url, pool_pre_ping=False, connect_args={"options": "-c search_path=alvin_bench"}
         )
         metadata.create_all(engine)
         ids.configure(worker_id=1)

@@ -237,20 +237,20 @@ def test_ids_strictly_increase_across_threads() -> None:
 
 def test_sequence_overflow_waits_for_the_next_millisecond() -> None:
     calls = itertools.count(1)
-    PER_MS = ids.DEFAULT_LAYOUT.max_sequence + 1  # noqa: N806
+    per_ms = ids.DEFAULT_LAYOUT.max_sequence + 1
     spins = 37
 
     def clock() -> int:
-        # T0 for the first PER_MS ids (4096 in the default layout) and for `spins` more readings, then T0 + 1
-        return T0 if next(calls) <= PER_MS + 1 + spins else T0 + 1
+        # T0 for the first per_ms ids (4096 in the default layout) and for `spins` more readings, then T0 + 1
+        return T0 if next(calls) <= per_ms + 1 + spins else T0 + 1
 
     generator = ids.SnowflakeGenerator(5, clock=clock, sleep=_no_sleep)
-    made = [generator.next_id() for _ in range(PER_MS + 1)]
-    assert [ids.decode(v).sequence for v in made[:PER_MS]] == list(range(PER_MS))
-    assert {ids.decode(v).ms for v in made[:PER_MS]} == {T0}
+    made = [generator.next_id() for _ in range(per_ms + 1)]
+    assert [ids.decode(v).sequence for v in made[:per_ms]] == list(range(per_ms))
+    assert {ids.decode(v).ms for v in made[:per_ms]} == {T0}
     last = ids.decode(made[-1])
     assert (last.ms, last.sequence, last.worker_id) == (T0 + 1, 0, 5)
-    assert next(calls) == PER_MS + 1 + spins + 2  # it kept reading the clock until it moved
+    assert next(calls) == per_ms + 1 + spins + 2  # it kept reading the clock until it moved
     assert all(x < y for x, y in itertools.pairwise(made))
 
 

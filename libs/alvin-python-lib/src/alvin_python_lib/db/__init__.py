@@ -1,6 +1,12 @@
 """Database access: engine, per-unit-of-work sessions, declarative helpers, error translation."""
 
-from alvin_python_lib.db.database import Database, FlaskLike, set_test_binding, transaction
+from alvin_python_lib.db.database import (
+    Database,
+    FlaskLike,
+    SupportsRemove,
+    set_test_binding,
+    transaction,
+)
 from alvin_python_lib.db.engine import create_engine, normalize_url
 from alvin_python_lib.db.errors import (
     domain_error_from_integrity,
@@ -20,6 +26,7 @@ __all__ = [
     "Database",
     "FlaskLike",
     "SnowflakePrimaryKey",
+    "SupportsRemove",
     "Timestamps",
     "create_engine",
     "domain_error_from_integrity",

@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from alvin_python_lib.db.engine import create_engine
 
-__all__ = ["Database", "FlaskLike", "transaction"]
+__all__ = ["Database", "FlaskLike", "SupportsRemove", "set_test_binding", "transaction"]
+
+
+class SupportsRemove(Protocol):
+    """Anything whose ``remove()`` ends a unit of work (a :class:`Database`, a scoped_session)."""
+
+    def remove(self) -> None: ...
 
 
 class FlaskLike(Protocol):

@@ -33,6 +33,7 @@ def create_engine(
     pool_recycle: int = 1800,
     connect_timeout: int = 5,
     echo: bool = False,
+    pool_pre_ping: bool = True,
     **kwargs: Any,
 ) -> Engine:
     """Create an Engine with ``pool_pre_ping`` and, for PostgreSQL, server-side timeouts.
@@ -62,7 +63,7 @@ def create_engine(
         }
     return sa.create_engine(
         parsed,
-        pool_pre_ping=True,
+        pool_pre_ping=pool_pre_ping,
         echo=echo,
         connect_args=connect_args,
         **pool_args,

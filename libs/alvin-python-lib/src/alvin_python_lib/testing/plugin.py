@@ -27,6 +27,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-__all__ = ["UnrequestedDatabaseWrite"]
+__all__ = ["UnrequestedDatabaseWrite", "isolated_session"]
 
 _WRITE = re.compile(
     r"^\s*(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|DROP|ALTER|COPY|GRANT|REVOKE)\b", re.I
@@ -140,7 +141,8 @@ def db_engine(database_url: str) -> Iterator[Engine]:
     from alvin_python_lib import ids  # noqa: PLC0415
     from alvin_python_lib.db import create_engine, set_test_binding  # noqa: PLC0415
 
-    engine = create_engine(database_url, pool_size=10)
+    # No pre-ping: the test server does not go away mid-session, and it costs a round trip per test.
+    engine = create_engine(database_url, pool_size=10, pool_pre_ping=False)
 
     @event.listens_for(engine, "before_cursor_execute")
     def _guard(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
@@ -165,14 +167,19 @@ def db_engine(database_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-@pytest.fixture
-def db(db_engine: Engine) -> Iterator[Session]:
-    """A Session whose work (commits included) is rolled back after the test."""
+@contextmanager
+def isolated_session(engine: Engine) -> Iterator[Session]:
+    """The ``db`` fixture's isolation: a Session whose work (commits included) is rolled back.
+
+    One connection, an outer transaction, and every Database bound to that connection with
+    ``join_transaction_mode="create_savepoint"``; on exit all of it is rolled back and Databases
+    go back to the guarded engine.
+    """
     from sqlalchemy.orm import Session  # noqa: PLC0415
 
     from alvin_python_lib.db import set_test_binding  # noqa: PLC0415
 
-    connection = db_engine.connect()
+    connection = engine.connect()
     outer = connection.begin()
     options: dict[str, Any] = {"join_transaction_mode": "create_savepoint"}
     set_test_binding(connection, **options)
@@ -181,10 +188,17 @@ def db(db_engine: Engine) -> Iterator[Session]:
         yield session
     finally:
         session.close()
-        set_test_binding(db_engine.execution_options(alvin_guard=True))
+        set_test_binding(engine.execution_options(alvin_guard=True))
         if outer.is_active:
             outer.rollback()
         connection.close()
+
+
+@pytest.fixture
+def db(db_engine: Engine) -> Iterator[Session]:
+    """A Session whose work (commits included) is rolled back after the test."""
+    with isolated_session(db_engine) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")
