@@ -106,4 +106,12 @@ def clean(session: nox.Session) -> None:
 def up(session: nox.Session) -> None:
     """Run the stack on the embedded servers (data in .data/, reset with `nox -s clean`)."""
     session.install("-e", "libs/alvin-python-lib[embedded]")
-    session.run("alvin-embedded", "--data-dir", str(ROOT / ".data"), *session.posargs)
+    # Ctrl-C reaches the process; give it time to stop the servers before nox escalates.
+    session.run(
+        "alvin-embedded",
+        "--data-dir",
+        str(ROOT / ".data"),
+        *session.posargs,
+        interrupt_timeout=15.0,
+        terminate_timeout=5.0,
+    )

@@ -11,6 +11,9 @@ Install with the ``embedded`` extra: ``pip install alvin-python-lib[embedded]``.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +58,12 @@ class EmbeddedPostgres:
         """Stop the server and wait until its process is gone (the data folder is kept)."""
         pid = self.pid
         self._server.cleanup()
+        # pgserver keeps the server running while other processes it has seen still hold a
+        # handle, and a process killed earlier leaves its handle behind: this process owns the
+        # server, so it asks for a fast shutdown itself when the server is still up.
+        if pid is not None and _running(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
         _wait_for_exit(pid, timeout)
 
 
@@ -101,6 +110,15 @@ class EmbeddedServices:
     redis: EmbeddedRedis
 
 
+def _running(pid: int) -> bool:
+    import psutil  # noqa: PLC0415 - comes with the "embedded" extra
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _wait_for_exit(pid: int | None, timeout: float) -> None:
     """Poll until ``pid`` has exited (a zombie counts as exited); raise after ``timeout``."""
     import psutil  # noqa: PLC0415 - comes with the "embedded" extra
@@ -124,7 +142,9 @@ def start_postgres(data_dir: str | Path, *, keep_data: bool = True) -> EmbeddedP
 
     With ``keep_data=False`` the data folder is deleted when the server stops.
     """
-    from pgserver.postgres_server import get_server  # noqa: PLC0415 - extra "embedded"
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root)
+        warnings.simplefilter("ignore")
+        from pgserver.postgres_server import get_server  # noqa: PLC0415 - extra "embedded"
 
     folder = Path(data_dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,7 +195,6 @@ def embedded_services(
 def main(argv: list[str] | None = None) -> int:
     """``alvin-embedded``: run both servers in the foreground until Ctrl-C or SIGTERM."""
     import argparse  # noqa: PLC0415
-    import signal  # noqa: PLC0415
     import threading  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="alvin-embedded", description=main.__doc__)
