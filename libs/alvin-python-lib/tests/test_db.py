@@ -116,6 +116,25 @@ def test_foreign_key_violation_becomes_invalid_argument(db: Session) -> None:
     assert info.value.violations[0].field == "fk_widgets_owner_id_widgets"
 
 
+def test_app_sessions_share_the_test_session_so_savepoints_never_interleave(
+    db: Session, database: Database
+) -> None:
+    assert database.session() is db
+    other_thread: list[Session] = []
+    thread = threading.Thread(target=lambda: other_thread.append(database.session()))
+    thread.start()
+    thread.join()
+    assert other_thread == [db]
+    # read through the app (its transaction stays open), write through the test, commit both
+    assert database.session.scalar(select(func.count()).select_from(Widget)) == 0
+    db.add(Widget(name="from-test"))
+    db.commit()
+    with transaction(database.session) as session:
+        session.add(Widget(name="from-app"))
+    database.remove()  # what the end of a request does: the test's session survives it
+    assert set(db.scalars(select(Widget.name))) == {"from-test", "from-app"}
+
+
 def test_no_result_becomes_not_found(db: Session) -> None:
     with pytest.raises(NotFound) as info, translate_db_errors(entity="Widget", key=7):
         db.execute(select(Widget).where(Widget.id == 7)).scalar_one()
@@ -123,7 +142,7 @@ def test_no_result_becomes_not_found(db: Session) -> None:
 
 
 def test_scope_removes_the_session_even_when_the_handler_raised(
-    db: Session, database: Database
+    db_engine: Engine, database: Database
 ) -> None:
     with pytest.raises(ValueError, match="handler failed"), database.scope() as session:
         session.add(Widget(name="in-scope"))
@@ -183,7 +202,7 @@ def test_configured_database_uses_its_engine_outside_tests(database_url: str) ->
         database.dispose()
     finally:
         if saved is not None:
-            set_test_binding(saved[0], **saved[1])
+            set_test_binding(saved[0], shared_session=saved[2], **saved[1])
 
 
 def test_unconfigured_database_says_so() -> None:

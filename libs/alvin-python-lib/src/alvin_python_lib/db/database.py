@@ -35,8 +35,34 @@ class FlaskLike(Protocol):
 
 
 _instances: weakref.WeakSet[Database] = weakref.WeakSet()
-# Set by the pytest plugin: while set, every Database's sessions use this bind instead of its engine.
-_test_binding: tuple[Engine | Connection, dict[str, Any]] | None = None
+
+# Set by the pytest plugin: while set, every Database's sessions use this bind instead of its
+# engine, and (when a shared session is given) every scoped session *is* that session.
+_test_binding: tuple[Engine | Connection, dict[str, Any], Session | None] | None = None
+
+
+class _SharedRegistry:
+    """A scoped_session registry that always answers one session (the test's ``db``).
+
+    Two Sessions on one connection, each with SAVEPOINTs, break each other: releasing a savepoint
+    also releases every later one, including the other session's. Sharing one Session avoids it.
+    ``clear()`` (what ``remove()`` does) closes it, ending its savepoint but keeping the object.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __call__(self) -> Session:
+        return self.session
+
+    def has(self) -> bool:
+        return True
+
+    def set(self, obj: Session) -> None:
+        raise RuntimeError("cannot replace the shared test session")
+
+    def clear(self) -> None:
+        self.session.close()
 
 
 class Database:
@@ -45,6 +71,7 @@ class Database:
     def __init__(self, url: str | URL | None = None, **engine_options: Any) -> None:
         self._engine: Engine | None = None
         self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
+        self._own_registry = self.session.registry
         _instances.add(self)
         if url is not None:
             self.configure(url, **engine_options)
@@ -103,18 +130,31 @@ class Database:
             self._engine.dispose()
 
     def _apply_binding(self) -> None:
+        if isinstance(self.session.registry, _SharedRegistry):
+            self.session.registry = self._own_registry
         self.session.remove()
         if _test_binding is not None:
-            bind, options = _test_binding
+            bind, options, shared = _test_binding
             self.session.configure(bind=bind, **options)
+            if shared is not None:
+                self.session.registry = _SharedRegistry(shared)  # type: ignore[assignment]
         elif self._engine is not None:
             self.session.configure(bind=self._engine)
 
 
-def set_test_binding(bind: Engine | Connection | None, **session_options: Any) -> None:
-    """Point every Database's sessions at ``bind`` (None restores each engine). For test plugins."""
+def set_test_binding(
+    bind: Engine | Connection | None,
+    *,
+    shared_session: Session | None = None,
+    **session_options: Any,
+) -> None:
+    """Point every Database's sessions at ``bind`` (None restores each engine). For test plugins.
+
+    With ``shared_session``, every Database's scoped session returns that one Session, in every
+    thread, until the binding changes.
+    """
     global _test_binding  # noqa: PLW0603 - process-wide switch used only by the pytest plugin
-    _test_binding = None if bind is None else (bind, session_options)
+    _test_binding = None if bind is None else (bind, session_options, shared_session)
     for database in list(_instances):
         database._apply_binding()
 

@@ -171,9 +171,11 @@ def db_engine(database_url: str) -> Iterator[Engine]:
 def isolated_session(engine: Engine) -> Iterator[Session]:
     """The ``db`` fixture's isolation: a Session whose work (commits included) is rolled back.
 
-    One connection, an outer transaction, and every Database bound to that connection with
-    ``join_transaction_mode="create_savepoint"``; on exit all of it is rolled back and Databases
-    go back to the guarded engine.
+    One connection, an outer transaction, and one Session on it with
+    ``join_transaction_mode="create_savepoint"`` that every Database's scoped session returns (in
+    every thread) while the block runs; on exit all of it is rolled back and Databases go back to
+    the guarded engine. Commit test data before calling code that runs in another thread: that
+    code's ``remove()`` closes the shared session, discarding uncommitted changes.
     """
     from sqlalchemy.orm import Session  # noqa: PLC0415
 
@@ -182,8 +184,8 @@ def isolated_session(engine: Engine) -> Iterator[Session]:
     connection = engine.connect()
     outer = connection.begin()
     options: dict[str, Any] = {"join_transaction_mode": "create_savepoint"}
-    set_test_binding(connection, **options)
     session = Session(bind=connection, expire_on_commit=False, **options)
+    set_test_binding(connection, shared_session=session, **options)
     try:
         yield session
     finally:
