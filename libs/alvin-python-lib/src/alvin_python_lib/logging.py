@@ -21,6 +21,7 @@ import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 __all__ = [
+    "REQUEST_ID_HEADER",
     "LogFormat",
     "bind_request_id",
     "clear_request_id",

@@ -1,0 +1,11 @@
+"""gRPC building blocks of the alvin backend kit.
+
+Modules: ``server`` (settings, builder, graceful shutdown), ``interceptors`` (request context,
+access log, metrics, service authentication, error mapping, database session cleanup), ``errors``
+(domain exceptions <-> ``google.rpc.Status``), ``client`` (channel factory, typed client base),
+``health`` (dependency checks, ``alvin-grpc-health`` probe) and ``testing`` (pytest plugin).
+
+Importing the package itself is cheap: nothing here imports grpc.
+"""
+
+__version__ = "0.1.0"
