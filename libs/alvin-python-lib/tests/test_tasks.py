@@ -257,3 +257,23 @@ def test_receivers_ignore_other_apps(redis_url: str, redis: Any, database_url: s
     finally:
         database.dispose()
     assert other.main == "other"  # alive until here: its receivers were connected and idle
+
+
+def test_shared_tasks_published_from_other_threads_use_the_factory_app(redis_url: str) -> None:
+    import threading
+
+    from celery import shared_task
+
+    from alvin_python_lib.tasks import create_celery_app
+
+    @shared_task(name="tests.thread_published")
+    def thread_published() -> None:
+        """Never runs: only published."""
+
+    app = create_celery_app("thread-test", broker_url=redis_url)
+    seen: list[str] = []
+    thread = threading.Thread(target=lambda: seen.append(thread_published.app.conf.broker_url))
+    thread.start()
+    thread.join()
+    assert seen == [app.conf.broker_url]
+    app.close()

@@ -140,6 +140,10 @@ def create_celery_app(
     last; ``broker_transport_options`` given there is merged with the visibility timeout.
     """
     app = Celery(name, task_cls=task_cls)
+    # Celery makes a new app current only in the creating thread; threads started elsewhere
+    # (scheduler jobs, gRPC handlers) would publish shared tasks through Celery's fallback app
+    # (amqp on localhost). One app per process is the norm: make it the default everywhere.
+    app.set_default()
     transport_options: dict[str, Any] = {"visibility_timeout": visibility_timeout}
     transport_options.update(overrides.pop("broker_transport_options", None) or {})
     config: dict[str, Any] = {

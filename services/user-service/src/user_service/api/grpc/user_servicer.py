@@ -1,0 +1,114 @@
+"""``alvin.user.v1.UserService``: every RPC validates its request and calls the service layer.
+
+Domain exceptions raised below propagate: the gRPC library's error interceptor turns them into
+status codes with google.rpc.Status details (field violations included).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
+from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
+from alvin_python_lib.errors import InvalidArgument
+from user_service.api.grpc.convert import timestamp, user_to_proto
+from user_service.service import auth, users
+
+
+def _require_id(value: int, field: str = "id") -> int:
+    if value <= 0:
+        raise InvalidArgument.for_field(field, "is required")
+    return value
+
+
+class UserServicer(pb_grpc.UserServiceServicer):
+    """The user-service's gRPC API."""
+
+    def CreateUser(
+        self, request: pb.CreateUserRequest, context: grpc.ServicerContext
+    ) -> pb.CreateUserResponse:
+        user = users.signup(
+            email=request.email,
+            password=request.password,
+            display_name=request.display_name,
+            invited_by_id=request.invited_by_id if request.HasField("invited_by_id") else None,
+        )
+        return pb.CreateUserResponse(user=user_to_proto(user))
+
+    def GetUser(
+        self, request: pb.GetUserRequest, context: grpc.ServicerContext
+    ) -> pb.GetUserResponse:
+        return pb.GetUserResponse(user=user_to_proto(users.get_user(_require_id(request.id))))
+
+    def BatchGetUsers(
+        self, request: pb.BatchGetUsersRequest, context: grpc.ServicerContext
+    ) -> pb.BatchGetUsersResponse:
+        result = users.batch_get_users(list(request.ids))
+        return pb.BatchGetUsersResponse(
+            users=[user_to_proto(u) for u in result.users], missing_ids=result.missing_ids
+        )
+
+    def ListUsers(
+        self, request: pb.ListUsersRequest, context: grpc.ServicerContext
+    ) -> pb.ListUsersResponse:
+        page = users.list_users(page_size=request.page_size, page_token=request.page_token)
+        return pb.ListUsersResponse(
+            users=[user_to_proto(u) for u in page.users], next_page_token=page.next_page_token
+        )
+
+    def UpdateUser(
+        self, request: pb.UpdateUserRequest, context: grpc.ServicerContext
+    ) -> pb.UpdateUserResponse:
+        user = users.update_user(
+            _require_id(request.user.id, "user.id"),
+            paths=list(request.update_mask.paths),
+            display_name=request.user.display_name,
+            email=request.user.email,
+            is_active=request.user.is_active,
+        )
+        return pb.UpdateUserResponse(user=user_to_proto(user))
+
+    def ChangePassword(
+        self, request: pb.ChangePasswordRequest, context: grpc.ServicerContext
+    ) -> pb.ChangePasswordResponse:
+        auth.change_password(
+            user_id=_require_id(request.user_id, "user_id"),
+            current_password=request.current_password,
+            new_password=request.new_password,
+        )
+        return pb.ChangePasswordResponse()
+
+    def DeleteUser(
+        self, request: pb.DeleteUserRequest, context: grpc.ServicerContext
+    ) -> pb.DeleteUserResponse:
+        users.delete_user(_require_id(request.id))
+        return pb.DeleteUserResponse()
+
+    def Authenticate(
+        self, request: pb.AuthenticateRequest, context: grpc.ServicerContext
+    ) -> pb.AuthenticateResponse:
+        result = auth.authenticate(
+            email=request.email,
+            password=request.password,
+            user_agent=request.user_agent,
+            client_ip=request.client_ip,
+        )
+        return pb.AuthenticateResponse(
+            session_token=result.token,
+            expires_at=timestamp(result.expires_at),
+            user=user_to_proto(result.user),
+        )
+
+    def ValidateSession(
+        self, request: pb.ValidateSessionRequest, context: grpc.ServicerContext
+    ) -> pb.ValidateSessionResponse:
+        info = auth.validate_session(request.session_token, refresh=request.refresh)
+        return pb.ValidateSessionResponse(
+            user=user_to_proto(info.user), expires_at=timestamp(info.expires_at)
+        )
+
+    def RevokeSession(
+        self, request: pb.RevokeSessionRequest, context: grpc.ServicerContext
+    ) -> pb.RevokeSessionResponse:
+        auth.revoke_session(request.session_token)
+        return pb.RevokeSessionResponse()

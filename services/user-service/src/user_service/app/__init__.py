@@ -1,0 +1,1 @@
+"""Wiring: settings, initialisation and the app instances (gRPC server, Celery, scheduler)."""

@@ -1,0 +1,58 @@
+"""Process initialisation shared by every entry point (server, worker, scheduler, manage)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alvin_python_lib import ids
+from alvin_python_lib.logging import configure_logging
+from user_service.app.settings import Settings, get_settings
+from user_service.db import database
+from user_service.remote import email as remote_email
+from user_service.service import config as service_config
+
+
+def service_config_from(settings: Settings) -> service_config.ServiceConfig:
+    """The business rules' parameters from settings."""
+    return service_config.ServiceConfig(
+        hasher=service_config.make_hasher(
+            settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+        ),
+        session_ttl=timedelta(seconds=settings.session_ttl_seconds),
+        session_sliding=settings.session_sliding,
+        throttle_window=timedelta(seconds=settings.throttle_window_seconds),
+        throttle_max_failures_per_email=settings.throttle_max_failures_per_email,
+        throttle_max_failures_per_ip=settings.throttle_max_failures_per_ip,
+        email_from=settings.email_from,
+    )
+
+
+def init_app(process: str, settings: Settings | None = None, *, lease_ids: bool = True) -> Settings:
+    """Configure logging, the database, snowflake ids, business rules and email for a process."""
+    settings = settings or get_settings()
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.effective_log_format,
+        service=f"{settings.service_name}.{process}",
+    )
+    database.configure(
+        settings.database_url,
+        statement_timeout_ms=settings.database_statement_timeout_ms,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
+        application_name=f"{settings.service_name}:{process}",
+    )
+    if lease_ids and not ids.is_configured():
+        ids.configure(engine=database.engine)
+    service_config.configure(service_config_from(settings))
+    remote_email.configure(
+        remote_email.SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            starttls=settings.smtp_starttls,
+            timeout=settings.smtp_timeout_seconds,
+        )
+    )
+    return settings

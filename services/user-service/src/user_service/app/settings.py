@@ -1,0 +1,66 @@
+"""The service's settings: every value comes from ``USER_SERVICE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from alvin_grpc.server import ServerSettings
+from alvin_python_lib.config import (
+    BaseAppSettings,
+    DatabaseSettings,
+    RedisSettings,
+    dev_default,
+    load_settings,
+)
+
+
+class Settings(ServerSettings, DatabaseSettings, RedisSettings, BaseAppSettings):
+    """All settings of the user-service processes (gRPC server, worker, scheduler, manage)."""
+
+    model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
+
+    service_name: str = "user-service"
+
+    # gRPC server: grpc_host, grpc_port, grpc_max_workers, grpc_grace_period_s, TLS ... come from
+    # ServerSettings; the service credential is required here and refused at its dev default.
+    grpc_service_token: SecretStr | None = dev_default(
+        SecretStr("dev-service-token"), "credential that callers (the gateway) send in metadata"
+    )
+    health_check_interval_s: float = Field(default=5.0, gt=0)
+
+    # passwords (argon2id); production-grade defaults, cheap ones in tests
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_cost_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
+    # sessions
+    session_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    session_sliding: bool = True
+
+    # login throttling: failures per window before ResourceExhausted
+    throttle_window_seconds: int = Field(default=900, ge=1)
+    throttle_max_failures_per_email: int = Field(default=5, ge=1)
+    throttle_max_failures_per_ip: int = Field(default=50, ge=1)
+
+    # email
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    email_from: str = "Alvin <no-reply@example.com>"
+
+    # background jobs
+    outbox_relay_seconds: float = Field(default=2.0, gt=0)
+    outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
+    session_purge_seconds: float = Field(default=3600.0, gt=0)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded once (a configuration error exits with one line)."""
+    return load_settings(Settings)

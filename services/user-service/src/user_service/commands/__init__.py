@@ -1,0 +1,160 @@
+"""The ``user-service`` command (``manage`` in the image): processes, migrations, admin tasks."""
+
+from __future__ import annotations
+
+import getpass
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import insert
+
+from alvin_python_lib import ids
+from alvin_python_lib.cli import create_manage_cli
+from alvin_python_lib.errors import DomainError
+from user_service import __version__
+from user_service.app.init import init_app
+from user_service.app.settings import get_settings
+
+MIGRATIONS_INI = Path(__file__).resolve().parent.parent / "db" / "migrations" / "alembic.ini"
+
+
+def _shell_context() -> dict[str, Any]:
+    from user_service.db import database, models  # noqa: PLC0415
+    from user_service.service import auth, users  # noqa: PLC0415
+
+    init_app("shell")
+    return {"database": database, "models": models, "users": users, "auth": auth}
+
+
+cli = create_manage_cli(
+    "user-service",
+    alembic_ini=MIGRATIONS_INI,
+    database_url=lambda: get_settings().database_url,
+    shell_context=_shell_context,
+    version=__version__,
+)
+
+
+@cli.command()
+def grpcserver() -> None:
+    """Run the gRPC server until SIGTERM/SIGINT (graceful: NOT_SERVING, drain, exit 0)."""
+    from user_service.app.grpc import serve  # noqa: PLC0415
+
+    serve(init_app("grpc"))
+
+
+@cli.command()
+@click.option("--pool", default="threads", show_default=True, help="Celery pool implementation.")
+@click.option("--concurrency", default=4, show_default=True, help="Tasks run at once.")
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(pool: str, concurrency: int, loglevel: str) -> None:
+    """Run the Celery worker (tasks: welcome emails)."""
+    from user_service.app.celery import create_app  # noqa: PLC0415
+
+    settings = init_app("worker")
+    app = create_app(settings)
+    app.worker_main(
+        ["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
+    )
+
+
+@cli.command()
+def scheduler() -> None:
+    """Run the periodic jobs (outbox relay, session purge); safe to run several replicas."""
+    from alvin_python_lib.scheduler import run_forever  # noqa: PLC0415
+    from user_service.app.celery import create_app  # noqa: PLC0415
+    from user_service.app.scheduler import create_scheduler  # noqa: PLC0415
+
+    settings = init_app("scheduler")
+    create_app(settings)  # the relay publishes through this app
+    run_forever(create_scheduler(settings))
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=1025, show_default=True)
+def smtp(host: str, port: int) -> None:
+    """A local SMTP server for development that prints every message it receives."""
+    from user_service.test.smtp import SmtpCatcher  # noqa: PLC0415
+
+    with SmtpCatcher(host, port) as catcher:
+        click.echo(f"SMTP catcher on {host}:{port}; Ctrl-C stops it")
+        shown = 0
+        try:
+            while True:
+                for message in catcher.wait_for(shown + 1, timeout=1.0)[shown:]:
+                    shown += 1
+                    click.echo(f"--- mail #{shown} to {message['To']}: {message['Subject']}")
+                    click.echo(message.get_content())
+        except KeyboardInterrupt:
+            pass
+
+
+@cli.command("create-user")
+@click.argument("email")
+@click.option("--display-name", default=None, help="Defaults to the part before the @.")
+def create_user(email: str, display_name: str | None) -> None:
+    """Create a user; the password is prompted for (not echoed)."""
+    from user_service.service import users  # noqa: PLC0415
+
+    init_app("manage")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        raise click.ClickException("the passwords differ")
+    try:
+        user = users.signup(
+            email=email,
+            password=password,
+            display_name=display_name or email.split("@", maxsplit=1)[0],
+        )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"created user {user.id} <{user.email}>")
+
+
+@cli.command()
+@click.option("--users", "count", default=100, show_default=True, help="How many users.")
+@click.option("--password", default="demo password 123", show_default=True)
+@click.option("--batch", default=1000, show_default=True, help="Rows per INSERT.")
+def seed(count: int, password: str, batch: int) -> None:
+    """Insert demo users fast (one password hash shared by all, bulk INSERTs)."""
+    from alvin_python_lib.db import transaction  # noqa: PLC0415
+    from user_service.db import database  # noqa: PLC0415
+    from user_service.db.models import User  # noqa: PLC0415
+    from user_service.service.config import get_config  # noqa: PLC0415
+
+    init_app("manage")
+    password_hash = get_config().hasher.hash(password)
+    stamp = int(time.time())
+    started = time.perf_counter()
+    inviter: int | None = None
+    with click.progressbar(length=count, label="seeding users") as bar:
+        done = 0
+        while done < count:
+            size = min(batch, count - done)
+            rows = []
+            for n in range(done, done + size):
+                user_id = ids.next_id()
+                rows.append(
+                    {
+                        "id": user_id,
+                        "email": f"demo{stamp}-{n}@example.com",
+                        "display_name": f"Demo User {n}",
+                        "password_hash": password_hash,
+                        "invited_by_id": inviter,
+                    }
+                )
+                inviter = user_id if n % 10 == 0 else inviter
+            with transaction(database.session) as session:
+                session.execute(insert(User), rows)
+            done += size
+            bar.update(size)
+    elapsed = time.perf_counter() - started
+    click.echo(f"seeded {count} users in {elapsed:.1f}s (password: {password!r})")
+
+
+def main() -> None:
+    """Console entry point."""
+    cli()

@@ -1,0 +1,52 @@
+"""Queries and writes for users. No business rules here: those live in ``user_service.service``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from user_service.db import database
+from user_service.db.models import User
+
+
+def get_user(user_id: int, *, for_update: bool = False) -> User | None:
+    """The live (not deleted) user with ``user_id``."""
+    stmt = select(User).where(User.id == user_id, User.deleted_at.is_(None))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return database.session.scalars(stmt).one_or_none()
+
+
+def get_user_by_email(email: str) -> User | None:
+    """The live user with this (already normalised) email."""
+    stmt = select(User).where(User.email == email, User.deleted_at.is_(None))
+    return database.session.scalars(stmt).one_or_none()
+
+
+def get_users(user_ids: Sequence[int]) -> dict[int, User]:
+    """Live users among ``user_ids`` in one query, by id."""
+    if not user_ids:
+        return {}
+    stmt = select(User).where(User.id.in_(set(user_ids)), User.deleted_at.is_(None))
+    return {user.id: user for user in database.session.scalars(stmt)}
+
+
+def list_users(*, after_id: int | None, limit: int) -> list[User]:
+    """Live users ordered by id, starting after ``after_id`` (keyset pagination)."""
+    stmt = select(User).where(User.deleted_at.is_(None)).order_by(User.id).limit(limit)
+    if after_id is not None:
+        stmt = stmt.where(User.id > after_id)
+    return list(database.session.scalars(stmt))
+
+
+def add_user(user: User) -> User:
+    """Insert ``user`` and flush, so that constraint violations surface here."""
+    database.session.add(user)
+    database.session.flush()
+    return user
+
+
+def flush() -> None:
+    """Send pending changes (unique checks happen now rather than at commit)."""
+    database.session.flush()

@@ -1,0 +1,1 @@
+"""Helpers specific to this service."""

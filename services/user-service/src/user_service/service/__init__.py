@@ -1,0 +1,1 @@
+"""Business rules: signup, authentication, sessions, profiles. No transport code here."""

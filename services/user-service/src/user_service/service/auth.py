@@ -1,0 +1,174 @@
+"""Authentication and sessions: login, session validation, logout, password change."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from alvin_python_lib.db import transaction, utcnow
+from alvin_python_lib.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+)
+from user_service.db import database
+from user_service.db.models import User, UserSession
+from user_service.db.repository import session as session_repo
+from user_service.db.repository import throttle as throttle_repo
+from user_service.db.repository import user as user_repo
+from user_service.service.config import get_config
+from user_service.service.validation import normalize_email, password_violations
+
+# One message for unknown email, wrong password and inactive user: no account enumeration.
+INVALID_CREDENTIALS = "Invalid email or password."
+TOKEN_BYTES = 32  # 256-bit session tokens
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A new session: the token (shown once), its expiry and the user."""
+
+    token: str
+    expires_at: datetime
+    user: User
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """A valid session's user and expiry."""
+
+    user: User
+    expires_at: datetime
+
+
+def hash_token(token: str) -> bytes:
+    """SHA-256 of a session token: the only form the database keeps."""
+    return hashlib.sha256(token.encode()).digest()
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(parameters: str) -> str:
+    # Verified when the email is unknown, so that both paths do the same argon2 work.
+    return get_config().hasher.hash(secrets.token_hex(16))
+
+
+def authenticate(
+    *, email: str, password: str, user_agent: str = "", client_ip: str = ""
+) -> LoginResult:
+    """Check credentials and open a session; throttled per email and per client address."""
+    config = get_config()
+    normalized, _ = normalize_email(email)
+    keys = [f"email:{normalized}"] + ([f"ip:{client_ip}"] if client_ip else [])
+    now = utcnow()
+    _check_throttle(keys, now)
+
+    user = user_repo.get_user_by_email(normalized) if normalized else None
+    hasher = config.hasher
+    stored = user.password_hash if user is not None else _dummy_hash(repr(hasher))
+    ok: bool
+    try:
+        ok = hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or user is None or not user.is_active:
+        with transaction(database.session):
+            for key in keys:
+                throttle_repo.register_failure(key, now, config.throttle_window)
+        raise Unauthenticated(INVALID_CREDENTIALS)
+
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    expires_at = now + config.session_ttl
+    with transaction(database.session):
+        if hasher.check_needs_rehash(user.password_hash):
+            user.password_hash = hasher.hash(password)
+        user.last_login_at = now
+        throttle_repo.reset(f"email:{normalized}")
+        session_repo.add_session(
+            UserSession(
+                user_id=user.id,
+                token_hash=hash_token(token),
+                expires_at=expires_at,
+                user_agent=user_agent[:512],
+                client_ip=client_ip[:64],
+            )
+        )
+    return LoginResult(token=token, expires_at=expires_at, user=user)
+
+
+def _check_throttle(keys: list[str], now: datetime) -> None:
+    config = get_config()
+    limits = {
+        "email": config.throttle_max_failures_per_email,
+        "ip": config.throttle_max_failures_per_ip,
+    }
+    counters = throttle_repo.current(keys, now - config.throttle_window)
+    for key, row in counters.items():
+        if row.failures >= limits[key.split(":", 1)[0]]:
+            retry_after = (row.window_start + config.throttle_window - now).total_seconds()
+            raise ResourceExhausted(
+                "Too many failed logins; try again later.", retry_after=max(1.0, retry_after)
+            )
+
+
+def validate_session(token: str, *, refresh: bool = False) -> SessionInfo:
+    """The user behind a session token; with ``refresh`` a sliding session is extended."""
+    if not token:
+        raise InvalidArgument.for_field("session_token", "is required")
+    config = get_config()
+    now = utcnow()
+    found = session_repo.get_active(hash_token(token), now)
+    if found is None:
+        raise Unauthenticated("Session expired or revoked.")
+    user_session, user = found
+    expires_at = user_session.expires_at
+    if refresh and config.session_sliding and expires_at - now < config.session_ttl / 2:
+        with transaction(database.session):
+            user_session.expires_at = expires_at = now + config.session_ttl
+            user_session.last_seen_at = now
+    return SessionInfo(user=user, expires_at=expires_at)
+
+
+def revoke_session(token: str) -> None:
+    """Log out: revoke the session (unknown or already revoked tokens are fine)."""
+    if not token:
+        raise InvalidArgument.for_field("session_token", "is required")
+    with transaction(database.session):
+        session_repo.revoke_by_hash(hash_token(token), utcnow())
+
+
+def change_password(*, user_id: int, current_password: str, new_password: str) -> None:
+    """Replace the password after checking the current one; every session is revoked."""
+    violations: list[FieldViolation] = []
+    if not current_password:
+        violations.append(FieldViolation("current_password", "is required"))
+    hasher = get_config().hasher
+    with transaction(database.session):
+        user = user_repo.get_user(user_id, for_update=True)
+        if user is None:
+            raise NotFound(entity="User", key=user_id)
+        violations += password_violations(new_password, user.email, field="new_password")
+        if violations:
+            raise InvalidArgument(violations=violations)
+        try:
+            hasher.verify(user.password_hash, current_password)
+        except (VerificationError, InvalidHashError):
+            raise InvalidArgument.for_field(
+                "current_password", "does not match the current password"
+            ) from None
+        now = utcnow()
+        user.password_hash = hasher.hash(new_password)
+        user.password_changed_at = now
+        session_repo.revoke_for_user(user.id, now)
+
+
+def purge_expired_sessions(*, older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete sessions that ended more than ``older_than`` ago; returns how many."""
+    with transaction(database.session):
+        return session_repo.purge(utcnow() - older_than)

@@ -1,0 +1,45 @@
+"""Transactional emails. Each is sent at most once per key, even when its task is redelivered."""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from alvin_python_lib.db import transaction
+from user_service.db import database
+from user_service.db.repository import outbox as outbox_repo
+from user_service.db.repository import user as user_repo
+from user_service.remote.email import get_mailer
+from user_service.service.config import get_config
+
+
+def welcome_message(*, to: str, display_name: str, sender: str) -> EmailMessage:
+    """The welcome email."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = "Welcome!"
+    message["Message-ID"] = make_msgid(domain="alvin.invalid")
+    message.set_content(f"Hello {display_name},\n\nyour account is ready.\n")
+    return message
+
+
+def send_welcome_email(user_id: int) -> bool:
+    """Send the welcome email of ``user_id`` unless it was sent already; True when sent now.
+
+    The sent-email row is inserted, then the message is sent, then the transaction commits: a
+    concurrent duplicate waits on the row and then skips; a failure before the commit (SMTP down,
+    worker killed) leaves no row, so the redelivered task sends it.
+    """
+    with transaction(database.session):
+        user = user_repo.get_user(user_id)
+        if user is None:
+            return False  # deleted before the email went out
+        if not outbox_repo.claim_email_key(f"welcome:{user_id}", user.email):
+            return False
+        get_mailer().send(
+            welcome_message(
+                to=user.email, display_name=user.display_name, sender=get_config().email_from
+            )
+        )
+    return True

@@ -1,0 +1,65 @@
+"""A local SMTP server that keeps what it receives (aiosmtpd): for tests and development."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import threading
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class _Handler:
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.received = threading.Condition()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self.received:
+            self.messages.append(parsed)
+            self.received.notify_all()
+        return "250 Message accepted"
+
+
+class SmtpCatcher:
+    """``with SmtpCatcher() as smtp:`` a server on ``smtp.host:smtp.port``; ``smtp.messages``."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        if port == 0:  # aiosmtpd checks readiness by connecting, so it needs a concrete port
+            with socket.socket() as probe:
+                probe.bind((host, 0))
+                port = int(probe.getsockname()[1])
+        self._handler = _Handler()
+        self._controller = Controller(self._handler, hostname=host, port=port)
+        self.host = host
+        self.port = port
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Messages received so far."""
+        return list(self._handler.messages)
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[EmailMessage]:
+        """Block until at least ``count`` messages arrived (or ``timeout``); return them."""
+        with self._handler.received:
+            self._handler.received.wait_for(lambda: len(self._handler.messages) >= count, timeout)
+        return self.messages
+
+    def start(self) -> SmtpCatcher:
+        """Start serving in a background thread."""
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._controller.stop()
+
+    def __enter__(self) -> SmtpCatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

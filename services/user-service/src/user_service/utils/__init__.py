@@ -1,0 +1,1 @@
+"""Helpers that could become a library."""

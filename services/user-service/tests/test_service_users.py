@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from alvin_python_lib import ids
+from alvin_python_lib.errors import AlreadyExists, InvalidArgument, NotFound
+from user_service.db.models import OutboxMessage, User
+from user_service.service import users
+from user_service.test.factories import DEFAULT_PASSWORD, make_user
+
+
+def _fields(error: InvalidArgument) -> set[str]:
+    return {v.field for v in error.violations}
+
+
+def test_signup_normalises_hashes_and_queues_the_welcome_email(db: Session) -> None:
+    user = users.signup(
+        email="  Alice@Example.COM ", password=DEFAULT_PASSWORD, display_name="  Alice "
+    )
+    assert user.email == "alice@example.com"
+    assert user.display_name == "Alice"
+    assert user.password_hash.startswith("$argon2id$")
+    assert DEFAULT_PASSWORD not in user.password_hash
+    assert ids.decode(user.id).worker_id < 1023
+    (message,) = db.scalars(select(OutboxMessage)).all()
+    assert message.topic == users.WELCOME_EMAIL_TOPIC
+    assert message.payload == {"user_id": user.id}
+
+
+def test_signup_reports_every_bad_field_and_writes_nothing(db: Session) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        users.signup(email="not-an-email", password="short", display_name="   ")
+    assert _fields(info.value) == {"email", "password", "display_name"}
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("x" * 9, "at least 10"),
+        ("x" * 257, "at most 256"),
+        ("bob@example.com", "email"),
+        ("Password123", "too common"),
+    ],
+)
+def test_password_policy(db: Session, password: str, reason: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        users.signup(email="bob@example.com", password=password, display_name="Bob")
+    (violation,) = info.value.violations
+    assert violation.field == "password"
+    assert reason in violation.description
+
+
+def test_display_name_limits(db: Session) -> None:
+    with pytest.raises(InvalidArgument, match="at most 100"):
+        users.signup(email="c@example.com", password=DEFAULT_PASSWORD, display_name="n" * 101)
+    with pytest.raises(InvalidArgument, match="control characters"):
+        users.signup(email="c@example.com", password=DEFAULT_PASSWORD, display_name="a\x00b")
+
+
+def test_duplicate_email_is_already_exists_on_email_and_leaves_one_row(db: Session) -> None:
+    make_user(email="dup@example.com")
+    with pytest.raises(AlreadyExists) as info:
+        make_user(email="DUP@example.com ")
+    assert info.value.field == "email"
+    assert db.scalar(select(func.count()).select_from(User)) == 1
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+
+
+def test_inviter_must_exist(db: Session) -> None:
+    inviter = make_user()
+    invited = make_user(invited_by_id=inviter.id)
+    assert invited.invited_by_id == inviter.id
+    with pytest.raises(InvalidArgument) as info:
+        make_user(invited_by_id=123456789)
+    assert _fields(info.value) == {"invited_by_id"}
+
+
+def test_get_user_and_not_found(db: Session) -> None:
+    user = make_user()
+    assert users.get_user(user.id).email == user.email
+    with pytest.raises(NotFound):
+        users.get_user(user.id + 1)
+
+
+def test_batch_keeps_order_reports_missing_and_caps_size(db: Session) -> None:
+    a, b, c = make_user(), make_user(), make_user()
+    users.delete_user(b.id)
+    result = users.batch_get_users([c.id, 999, a.id, b.id, c.id, 999])
+    assert [u.id for u in result.users] == [c.id, a.id]
+    assert result.missing_ids == [999, b.id]
+    with pytest.raises(InvalidArgument) as info:
+        users.batch_get_users(list(range(501)))
+    assert _fields(info.value) == {"ids"}
+
+
+def test_list_users_pages_by_id_with_opaque_tokens(db: Session) -> None:
+    made = [make_user().id for _ in range(5)]
+    seen: list[int] = []
+    token = ""
+    pages = 0
+    while True:
+        page = users.list_users(page_size=2, page_token=token)
+        seen += [u.id for u in page.users]
+        pages += 1
+        if not page.next_page_token:
+            break
+        assert str(made[0]) not in page.next_page_token  # opaque, not a raw id
+        token = page.next_page_token
+    assert seen == sorted(made)
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    ("size", "token", "field"),
+    [(-1, "", "page_size"), (10, "garbage!", "page_token"), (10, "djE6YWJj", "page_token")],
+)
+def test_list_users_rejects_bad_paging(db: Session, size: int, token: str, field: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        users.list_users(page_size=size, page_token=token)
+    assert _fields(info.value) == {field}
+
+
+def test_page_size_is_capped(db: Session) -> None:
+    db.execute(
+        insert(User),
+        [
+            {"email": f"bulk{n}@example.com", "display_name": f"Bulk {n}", "password_hash": "x"}
+            for n in range(users.MAX_PAGE_SIZE + 5)
+        ],
+    )
+    db.commit()
+    assert len(users.list_users(page_size=10_000).users) == users.MAX_PAGE_SIZE
+    assert len(users.list_users(page_size=0).users) == users.DEFAULT_PAGE_SIZE
+
+
+def test_update_user_with_field_mask(db: Session) -> None:
+    user = make_user(display_name="Old")
+    updated = users.update_user(
+        user.id, paths=["display_name"], display_name="New", email="ignored@example.com"
+    )
+    assert (updated.display_name, updated.email) == ("New", user.email)
+    with pytest.raises(InvalidArgument, match="update_mask"):
+        users.update_user(user.id, paths=["password_hash"], display_name="", email="")
+    with pytest.raises(InvalidArgument, match="update_mask"):
+        users.update_user(user.id, paths=[], display_name="", email="")
+
+
+def test_deactivation_revokes_sessions_and_blocks_login(db: Session) -> None:
+    from alvin_python_lib.errors import Unauthenticated
+    from user_service.service import auth
+
+    user = make_user(email="deact@example.com")
+    login = auth.authenticate(email="deact@example.com", password=DEFAULT_PASSWORD)
+    updated = users.update_user(user.id, paths=["is_active"], is_active=False)
+    assert updated.is_active is False
+    with pytest.raises(Unauthenticated):
+        auth.validate_session(login.token)
+    with pytest.raises(Unauthenticated):
+        auth.authenticate(email="deact@example.com", password=DEFAULT_PASSWORD)
+
+
+def test_email_change_rechecks_uniqueness(db: Session) -> None:
+    make_user(email="taken@example.com")
+    user = make_user()
+    with pytest.raises(AlreadyExists) as info:
+        users.update_user(user.id, paths=["email"], display_name="", email="Taken@example.com")
+    assert info.value.field == "email"
+    db.expire_all()
+    assert db.get(User, user.id).email != "taken@example.com"  # type: ignore[union-attr]
+
+
+def test_delete_is_soft_and_frees_the_email(db: Session) -> None:
+    user = make_user(email="gone@example.com")
+    users.delete_user(user.id)
+    with pytest.raises(NotFound):
+        users.get_user(user.id)
+    with pytest.raises(NotFound):
+        users.delete_user(user.id)
+    assert db.get(User, user.id) is not None  # the row is kept
+    again = make_user(email="gone@example.com")
+    assert again.id != user.id

@@ -1,0 +1,47 @@
+"""Signup -> outbox -> relay -> Celery worker on a real Redis broker -> real SMTP server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from user_service.app.celery import create_app
+from user_service.app.settings import Settings
+from user_service.db.models import OutboxMessage, SentEmail
+from user_service.tasks.email import send_welcome_email
+from user_service.tasks.outbox import relay_outbox
+from user_service.test.factories import make_user
+from user_service.test.smtp import SmtpCatcher
+
+
+@pytest.fixture
+def celery_app(database_url: str, redis_url: str, redis: Any) -> Iterator[Any]:
+    settings = Settings(database_url=database_url, redis_url=redis_url)  # type: ignore[call-arg]
+    app = create_app(settings, result_backend=redis_url)
+    yield app
+    app.close()
+
+
+def test_signup_email_goes_out_once_through_the_worker(
+    db: Session, smtp: SmtpCatcher, celery_app: Any
+) -> None:
+    user = make_user(email="worker@example.com")
+    message_id = db.scalar(select(OutboxMessage.id))
+    assert relay_outbox() == 1
+    assert relay_outbox() == 0  # relayed rows are not published again
+    assert db.scalar(select(OutboxMessage.relayed_at)) is not None
+    # Publish the same task again, as a redelivery would.
+    duplicate = send_welcome_email.apply_async(args=[user.id], task_id="duplicate-delivery")
+    relayed = celery_app.AsyncResult(f"outbox-{message_id}")
+    # The worker starts after publishing, so it never uses the test's session concurrently.
+    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        outcomes = sorted([relayed.get(timeout=30), duplicate.get(timeout=30)])
+    assert outcomes == [False, True]  # one delivery sent, the other found it sent
+    assert [m["To"] for m in smtp.messages] == ["worker@example.com"]
+    assert smtp.messages[0]["Subject"] == "Welcome!"
+    assert db.scalar(select(func.count()).select_from(SentEmail)) == 1
