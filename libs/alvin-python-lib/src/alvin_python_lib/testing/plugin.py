@@ -26,6 +26,8 @@ import importlib
 import os
 import re
 import secrets
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,7 +65,7 @@ def _admin_url(url: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def _alvin_postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _alvin_postgres_server() -> Iterator[str]:
     """URL of a server (any database on it) on which the plugin may create databases."""
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
@@ -71,11 +73,14 @@ def _alvin_postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         return
     from alvin_python_lib.embedded import start_postgres  # noqa: PLC0415
 
-    server = start_postgres(tmp_path_factory.mktemp("pg"), keep_data=False)
+    # Not under pytest's basetemp: a concurrent pytest run prunes old basetemps, data dir included.
+    folder = tempfile.mkdtemp(prefix="alvin-test-pg-")
+    server = start_postgres(folder, keep_data=False)
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _build_schema(config: pytest.Config, engine: Engine) -> None:
@@ -204,7 +209,7 @@ def db(db_engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def redis_url() -> Iterator[str]:
     """``TEST_REDIS_URL`` or the URL of an embedded Redis started for this session."""
     external = os.environ.get("TEST_REDIS_URL")
     if external:
@@ -212,11 +217,13 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from alvin_python_lib.embedded import start_redis  # noqa: PLC0415
 
-    server = start_redis(tmp_path_factory.mktemp("redis"))
+    folder = tempfile.mkdtemp(prefix="alvin-test-redis-")
+    server = start_redis(folder)
     try:
         yield server.url
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
