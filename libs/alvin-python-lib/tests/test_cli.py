@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import inspect, text
@@ -11,27 +9,13 @@ from sqlalchemy.pool import NullPool
 
 from alvin_python_lib.cli import create_manage_cli
 from alvin_python_lib.config import SettingsError
-from alvin_python_lib.db import create_engine, normalize_url
+from alvin_python_lib.db import normalize_url
 
 INI = Path(__file__).parent / "alembic_project" / "alembic.ini"
 
 
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[str]:
-    """A second, empty database on the test server."""
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text('CREATE DATABASE "alvin_cli_test"'))
-    url = normalize_url(database_url).set(database="alvin_cli_test")
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text('DROP DATABASE "alvin_cli_test" WITH (FORCE)'))
-        admin.dispose()
-
-
-def test_db_upgrade_current_downgrade(empty_database: str) -> None:
+def test_db_upgrade_current_downgrade(empty_database_url: str) -> None:
+    empty_database = empty_database_url
     cli = create_manage_cli("demo", alembic_ini=INI, database_url=lambda: empty_database)
     runner = CliRunner()
     result = runner.invoke(cli, ["db", "upgrade"])

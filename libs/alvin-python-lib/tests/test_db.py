@@ -187,22 +187,26 @@ def test_writing_without_the_db_fixture_is_a_clear_error(
     database.remove()
 
 
-def test_configured_database_uses_its_engine_outside_tests(database_url: str) -> None:
-    from alvin_python_lib.db import database as database_module
-    from alvin_python_lib.db import set_test_binding
+def test_configured_database_uses_its_engine_outside_tests(
+    database_url: str, db_engine: Engine
+) -> None:
+    from alvin_python_lib.testing import real_databases
 
-    saved = database_module._test_binding
-    set_test_binding(None)
-    try:
+    with real_databases():
         database = Database(database_url, statement_timeout_ms=1000, application_name="lib-test")
         with database.scope() as session:
             name = session.execute(text("SELECT current_setting('application_name')")).scalar()
+            session.add(Widget(name="committed-for-real"))
+            session.flush()  # no guard: a real engine
+            session.rollback()
         assert name == "lib-test"
         assert database.engine.pool.size() == 5  # type: ignore[attr-defined]
         database.dispose()
-    finally:
-        if saved is not None:
-            set_test_binding(saved[0], shared_session=saved[2], **saved[1])
+    with pytest.raises(UnrequestedDatabaseWrite):  # the guard is back
+        database.session.add(Widget(name="after"))
+        database.session.flush()
+    database.session.rollback()
+    database.remove()
 
 
 def test_unconfigured_database_says_so() -> None:

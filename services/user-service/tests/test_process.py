@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
-from sqlalchemy import text
-from sqlalchemy.pool import NullPool
 
 from alvin_grpc.client import create_channel
 from alvin_grpc.testing import assert_rpc_error
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
-from alvin_python_lib.db import create_engine, normalize_url
 
 TOKEN = "process-test-token"
 
@@ -37,28 +32,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def fresh_database(database_url: str) -> Iterator[str]:
-    name = f"user_service_process_{secrets.token_hex(3)}"
-    admin = create_engine(database_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield normalize_url(database_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_grpcserver_process_serves_and_stops_gracefully(
-    fresh_database: str, redis_url: str, tmp_path: Path
+    empty_database_url: str, redis_url: str, tmp_path: Path
 ) -> None:
     port = _free_port()
     env = {
         **os.environ,
         "APP_ENV": "test",
-        "USER_SERVICE_DATABASE_URL": fresh_database,
+        "USER_SERVICE_DATABASE_URL": empty_database_url,
         "USER_SERVICE_REDIS_URL": redis_url,
         "USER_SERVICE_GRPC_HOST": "127.0.0.1",
         "USER_SERVICE_GRPC_PORT": str(port),

