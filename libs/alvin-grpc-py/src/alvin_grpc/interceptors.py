@@ -334,7 +334,48 @@ _SERVER_ERROR_CODES = frozenset(
 )
 
 
-class AccessLogInterceptor(WrappingInterceptor):
+class ObservingInterceptor(WrappingInterceptor):
+    """Base of interceptors that watch calls: ``_start`` before, ``_done`` after every call.
+
+    ``outcome`` is ``"ok"``, ``"error"`` (the handler raised) or ``"cancelled"`` (the client went
+    away mid-stream); ``_start``'s return value (default: ``time.perf_counter()``) comes back as
+    ``started``.
+    """
+
+    def _start(self, call: CallInfo) -> float:
+        return time.perf_counter()
+
+    def _done(
+        self, call: CallInfo, context: grpc.ServicerContext, started: float, outcome: str
+    ) -> None:
+        raise NotImplementedError
+
+    def unary(
+        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
+    ) -> Any:
+        started, outcome = self._start(call), "error"
+        try:
+            response = behavior(request, context)
+            outcome = "ok"
+            return response
+        finally:
+            self._done(call, context, started, outcome)
+
+    def stream(
+        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
+    ) -> Iterator[Any]:
+        started, outcome = self._start(call), "error"
+        try:
+            yield from behavior(request, context)
+            outcome = "ok"
+        except GeneratorExit:
+            outcome = "cancelled"
+            raise
+        finally:
+            self._done(call, context, started, outcome)
+
+
+class AccessLogInterceptor(ObservingInterceptor):
     """One structured line per call: ``grpc.access`` with method, code, duration_ms, peer,
     request_id (plus service, grpc_type). Info level; warning for UNKNOWN/INTERNAL/DATA_LOSS.
 
@@ -356,7 +397,7 @@ class AccessLogInterceptor(WrappingInterceptor):
     def skip(self, call: CallInfo) -> bool:
         return call.service in self.skip_services
 
-    def _log(
+    def _done(
         self, call: CallInfo, context: grpc.ServicerContext, started: float, outcome: str
     ) -> None:
         code = _final_code(context, outcome)
@@ -375,30 +416,6 @@ class AccessLogInterceptor(WrappingInterceptor):
             peer=peer,
             request_id=get_request_id(),
         )
-
-    def unary(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
-    ) -> Any:
-        started, outcome = time.perf_counter(), "error"
-        try:
-            response = behavior(request, context)
-            outcome = "ok"
-            return response
-        finally:
-            self._log(call, context, started, outcome)
-
-    def stream(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
-    ) -> Iterator[Any]:
-        started, outcome = time.perf_counter(), "error"
-        try:
-            yield from behavior(request, context)
-            outcome = "ok"
-        except GeneratorExit:
-            outcome = "cancelled"
-            raise
-        finally:
-            self._log(call, context, started, outcome)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -471,7 +488,7 @@ class ServerMetrics:
             return metrics
 
 
-class MetricsInterceptor(WrappingInterceptor):
+class MetricsInterceptor(ObservingInterceptor):
     """Count and time every call (see :class:`ServerMetrics`); ``registry`` isolates tests."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -489,30 +506,6 @@ class MetricsInterceptor(WrappingInterceptor):
         self.metrics.handling_seconds.labels(call.kind, call.service, call.name).observe(
             time.perf_counter() - started
         )
-
-    def unary(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
-    ) -> Any:
-        started, outcome = self._start(call), "error"
-        try:
-            response = behavior(request, context)
-            outcome = "ok"
-            return response
-        finally:
-            self._done(call, context, started, outcome)
-
-    def stream(
-        self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
-    ) -> Iterator[Any]:
-        started, outcome = self._start(call), "error"
-        try:
-            yield from behavior(request, context)
-            outcome = "ok"
-        except GeneratorExit:
-            outcome = "cancelled"
-            raise
-        finally:
-            self._done(call, context, started, outcome)
 
 
 @dataclass
