@@ -43,3 +43,18 @@ def test_deleted_user_gets_no_email(db: Session, smtp: SmtpCatcher) -> None:
     users.delete_user(user.id)
     assert emails.send_welcome_email(user.id) is False
     assert smtp.messages == []
+
+
+def test_catcher_saves_messages_as_eml_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import smtplib
+    from email.message import EmailMessage
+
+    with SmtpCatcher(save_dir=tmp_path / "mail") as catcher:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "a@x.test", "b@x.test", "Hi"
+        message.set_content("body")
+        with smtplib.SMTP(catcher.host, catcher.port, timeout=5) as client:
+            client.send_message(message)
+        catcher.wait_for(1)
+    (saved,) = (tmp_path / "mail").glob("*.eml")
+    assert b"Subject: Hi" in saved.read_bytes()

@@ -75,12 +75,19 @@ def scheduler() -> None:
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=1025, show_default=True)
-def smtp(host: str, port: int) -> None:
+@click.option(
+    "--save-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write each message there as an .eml file.",
+)
+def smtp(host: str, port: int, save_dir: Path | None) -> None:
     """A local SMTP server for development that prints every message it receives."""
     from user_service.test.smtp import SmtpCatcher  # noqa: PLC0415
 
-    with SmtpCatcher(host, port) as catcher:
-        click.echo(f"SMTP catcher on {host}:{port}; Ctrl-C stops it")
+    with SmtpCatcher(host, port, save_dir=save_dir) as catcher:
+        where = f", saving to {save_dir}" if save_dir else ""
+        click.echo(f"SMTP catcher on {host}:{port}{where}; Ctrl-C stops it", err=False)
         shown = 0
         try:
             while True:

@@ -6,34 +6,47 @@ import email
 import email.policy
 import socket
 import threading
+import time
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
 
 
 class _Handler:
-    def __init__(self) -> None:
+    def __init__(self, save_dir: Path | None) -> None:
         self.messages: list[EmailMessage] = []
         self.received = threading.Condition()
+        self.save_dir = save_dir
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.received:
+            if self.save_dir is not None:
+                name = f"{time.strftime('%Y%m%dT%H%M%S')}-{len(self.messages) + 1:05d}.eml"
+                (self.save_dir / name).write_bytes(envelope.content)
             self.messages.append(parsed)
             self.received.notify_all()
         return "250 Message accepted"
 
 
 class SmtpCatcher:
-    """``with SmtpCatcher() as smtp:`` a server on ``smtp.host:smtp.port``; ``smtp.messages``."""
+    """``with SmtpCatcher() as smtp:`` a server on ``smtp.host:smtp.port``; ``smtp.messages``.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    With ``save_dir`` every message is also written there as an ``.eml`` file.
+    """
+
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, save_dir: Path | None = None
+    ) -> None:
         if port == 0:  # aiosmtpd checks readiness by connecting, so it needs a concrete port
             with socket.socket() as probe:
                 probe.bind((host, 0))
                 port = int(probe.getsockname()[1])
-        self._handler = _Handler()
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+        self._handler = _Handler(save_dir)
         self._controller = Controller(self._handler, hostname=host, port=port)
         self.host = host
         self.port = port

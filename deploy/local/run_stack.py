@@ -1,0 +1,182 @@
+"""Run the whole stack on this machine: `nox -s up` calls this (so do the end-to-end tests).
+
+1. Checks that every port it needs is free (one line naming the port and its setting if not).
+2. Starts the embedded PostgreSQL and Redis in ``--data-dir`` (kept between runs; delete the folder,
+   or run ``nox -s clean``, to reset) unless ``DATABASE_URL`` / ``REDIS_URL`` point elsewhere.
+3. Runs the user-service migrations, and ``--seed N`` demo users if asked.
+4. Runs every process in the foreground with honcho (prefixed, coloured output): the user-service
+   gRPC server, its Celery worker, its scheduler, a local SMTP catcher and the GraphQL gateway.
+5. Ctrl-C or SIGTERM stops every process, then the embedded servers.
+
+Everything is configured through the same environment variables as in production (see each
+service's README); this script only fills in local defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEV_TOKEN = "dev-service-token"  # noqa: S105 - the services' development default, refused in production
+
+
+@dataclass(frozen=True)
+class Port:
+    """A TCP port the stack listens on, and the setting that moves it."""
+
+    name: str
+    setting: str
+    default: int
+
+    def value(self, env: Mapping[str, str]) -> int:
+        return int(env.get(self.setting, self.default))
+
+
+PORTS = (
+    Port("gateway (GraphQL)", "GATEWAY_PORT", 8000),
+    Port("user-service gRPC", "USER_SERVICE_GRPC_PORT", 50051),
+    Port("SMTP catcher", "STACK_SMTP_PORT", 1025),
+)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether something already listens on ``host:port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def check_ports(env: Mapping[str, str]) -> str | None:
+    """The one-line complaint about the first busy port, or None when all are free."""
+    for port in PORTS:
+        number = port.value(env)
+        if port_in_use(number):
+            return (
+                f"port {number} ({port.name}) is already in use: "
+                f"set {port.setting} to a free port, or stop what is using it"
+            )
+    return None
+
+
+@contextmanager
+def backing_services(data_dir: Path, env: dict[str, str]) -> Iterator[None]:
+    """Fill DATABASE_URL / REDIS_URL, starting the embedded servers for the missing ones."""
+    if env.get("DATABASE_URL") and env.get("REDIS_URL"):
+        yield
+        return
+    from alvin_python_lib.embedded import start_postgres, start_redis
+
+    with ExitStack() as stack:
+        if not env.get("DATABASE_URL"):
+            postgres = start_postgres(data_dir / "postgres")
+            stack.callback(postgres.stop)
+            env["DATABASE_URL"] = postgres.url
+        if not env.get("REDIS_URL"):
+            redis = start_redis(data_dir / "redis")
+            stack.callback(redis.stop)
+            env["REDIS_URL"] = redis.url
+        yield
+
+
+def service_env(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
+    """Environment of the stack's processes: local defaults under whatever the caller set."""
+    smtp_port = str(PORTS[2].value(env))
+    grpc_port = str(PORTS[1].value(env))
+    defaults = {
+        "APP_ENV": "development",
+        "PYTHONUNBUFFERED": "1",
+        "USER_SERVICE_DATABASE_URL": env["DATABASE_URL"],
+        "USER_SERVICE_REDIS_URL": env["REDIS_URL"],
+        "USER_SERVICE_GRPC_HOST": "127.0.0.1",
+        "USER_SERVICE_GRPC_PORT": grpc_port,
+        "USER_SERVICE_GRPC_GRACE_PERIOD_S": "3",
+        "USER_SERVICE_SMTP_HOST": "127.0.0.1",
+        "USER_SERVICE_SMTP_PORT": smtp_port,
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(PORTS[0].value(env)),
+        "GATEWAY_USER_SERVICE_TARGET": f"127.0.0.1:{grpc_port}",
+        "GATEWAY_USER_SERVICE_TOKEN": env.get("USER_SERVICE_GRPC_SERVICE_TOKEN", DEV_TOKEN),
+        "STACK_MAIL_DIR": str(data_dir / "mail"),
+    }
+    return {**defaults, **os.environ, "PYTHONUNBUFFERED": "1"}  # what the caller set wins
+
+
+def procfile(env: Mapping[str, str]) -> dict[str, str]:
+    """Process name -> command line (the same commands the container images run)."""
+    processes = {
+        "grpc": "user-service grpcserver",
+        "worker": "user-service worker --pool threads --concurrency 2",
+        "scheduler": "user-service scheduler",
+        "smtp": (
+            f"user-service smtp --port {env['USER_SERVICE_SMTP_PORT']} "
+            f"--save-dir {env['STACK_MAIL_DIR']}"
+        ),
+    }
+    if shutil.which("gateway"):
+        processes["gateway"] = "gateway serve"
+    return processes
+
+
+def banner(env: Mapping[str, str], processes: Mapping[str, str]) -> str:
+    """Where to go, printed once everything is starting."""
+    lines = ["", "The stack is starting (Ctrl-C stops everything):"]
+    if "gateway" in processes:
+        base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
+        lines.append(f"  GraphiQL         {base}/graphql")
+        lines.append(f"  readiness        {base}/readyz")
+    lines.append(f"  user-service     grpc://127.0.0.1:{env['USER_SERVICE_GRPC_PORT']}")
+    lines.append(
+        f"  caught emails    printed by the `smtp` process below and saved in "
+        f"{env['STACK_MAIL_DIR']}/ (SMTP on 127.0.0.1:{env['USER_SERVICE_SMTP_PORT']})"
+    )
+    lines.append(f"  PostgreSQL       {env['USER_SERVICE_DATABASE_URL']}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".data")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="add N demo users")
+    args = parser.parse_args(argv)
+
+    env = dict(os.environ)
+    problem = check_ports(env)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+
+    from honcho.manager import Manager
+
+    with backing_services(args.data_dir, env):
+        proc_env = service_env(env, args.data_dir)
+        migrate = subprocess.run(["user-service", "db", "upgrade"], env=proc_env, check=False)
+        if migrate.returncode != 0:
+            print("migrations failed; see the output above", file=sys.stderr)
+            return migrate.returncode
+        if args.seed:
+            subprocess.run(
+                ["user-service", "seed", "--users", str(args.seed)], env=proc_env, check=True
+            )
+        processes = procfile(proc_env)
+        manager = Manager()
+        for name, command in processes.items():
+            manager.add_process(name, command, env=proc_env, cwd=str(ROOT))
+        print(banner(proc_env, processes), flush=True)
+        manager.loop()  # returns when a process exits or on SIGINT/SIGTERM (all are stopped)
+        print("stopping the embedded servers", flush=True)
+    return 0 if manager.returncode in (None, 0, 130, 143) else int(manager.returncode)
+
+
+if __name__ == "__main__":
+    raise SystemExit(run())
