@@ -45,3 +45,23 @@ def test_signup_email_goes_out_once_through_the_worker(
     assert [m["To"] for m in smtp.messages] == ["worker@example.com"]
     assert smtp.messages[0]["Subject"] == "Welcome!"
     assert db.scalar(select(func.count()).select_from(SentEmail)) == 1
+
+
+def test_the_task_carries_the_request_id_of_the_signup(
+    db: Session, celery_app: Any, redis: Any
+) -> None:
+    import json
+
+    from alvin_python_lib.logging import bind_request_id, clear_request_id, get_request_id
+
+    bind_request_id("req-from-signup")
+    make_user(email="traced@example.com")
+    bind_request_id("relay-tick")  # the scheduler job's own id
+    try:
+        assert relay_outbox() == 1
+        assert get_request_id() == "relay-tick"  # restored after publishing
+    finally:
+        clear_request_id()
+    (raw,) = redis.lrange("celery", 0, -1)
+    message = json.loads(raw)
+    assert message["headers"]["request_id"] == "req-from-signup"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from alvin_python_lib.db import transaction, translate_db_errors, utcnow
 from alvin_python_lib.errors import FieldViolation, InvalidArgument, NotFound
+from alvin_python_lib.logging import get_request_id
 from user_service.db import database
 from user_service.db.models import User
 from user_service.db.repository import outbox as outbox_repo
@@ -65,7 +66,12 @@ def signup(
         )
         with translate_db_errors(fields={"invited_by_id": "invited_by_id"}):
             user_repo.add_user(user)
-        outbox_repo.add_message(WELCOME_EMAIL_TOPIC, {"user_id": user.id})
+        request_id = get_request_id()
+        outbox_repo.add_message(
+            WELCOME_EMAIL_TOPIC,
+            {"user_id": user.id},
+            headers={"request_id": request_id} if request_id else None,
+        )
     return user
 
 

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alvin_python_lib.db import transaction, utcnow
-from alvin_python_lib.logging import get_logger
+from alvin_python_lib.logging import (
+    bind_request_id,
+    clear_request_id,
+    get_logger,
+    get_request_id,
+)
 from user_service.db import database
 from user_service.db.repository import outbox as outbox_repo
 from user_service.service.users import WELCOME_EMAIL_TOPIC
 from user_service.tasks.email import send_welcome_email
 
 log = get_logger(__name__)
+
+
+@contextmanager
+def request_context(request_id: str | None) -> Iterator[None]:
+    """Bind ``request_id`` (when given) for the block, then restore the caller's."""
+    previous = get_request_id()
+    if request_id:
+        bind_request_id(request_id)
+    try:
+        yield
+    finally:
+        if request_id:
+            if previous:
+                bind_request_id(previous)
+            else:
+                clear_request_id()
 
 
 def relay_outbox(batch_size: int = 100) -> int:
@@ -25,9 +49,12 @@ def relay_outbox(batch_size: int = 100) -> int:
         relayed = []
         for message in messages:
             if message.topic == WELCOME_EMAIL_TOPIC:
-                send_welcome_email.apply_async(
-                    args=[int(message.payload["user_id"])], task_id=f"outbox-{message.id}"
-                )
+                # Publish under the request id of the request that wrote the row: the Celery
+                # factory puts the bound id in the task headers, and the worker logs under it.
+                with request_context(message.headers.get("request_id")):
+                    send_welcome_email.apply_async(
+                        args=[int(message.payload["user_id"])], task_id=f"outbox-{message.id}"
+                    )
             else:
                 log.warning("outbox.unknown_topic", topic=message.topic, message_id=message.id)
             relayed.append(message.id)

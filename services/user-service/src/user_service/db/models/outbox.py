@@ -27,6 +27,11 @@ class OutboxMessage(SnowflakePrimaryKey, Base):
 
     topic: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # Context of the request that wrote the row (request_id; later trace context), so that the
+    # task it becomes logs under the same request id.
+    headers: Mapped[dict[str, str]] = mapped_column(
+        JSONB, default=dict, server_default=text("'{}'::jsonb")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     relayed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

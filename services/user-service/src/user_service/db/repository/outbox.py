@@ -13,9 +13,11 @@ from user_service.db import database
 from user_service.db.models import OutboxMessage, SentEmail
 
 
-def add_message(topic: str, payload: dict[str, Any]) -> OutboxMessage:
+def add_message(
+    topic: str, payload: dict[str, Any], headers: dict[str, str] | None = None
+) -> OutboxMessage:
     """Queue a message in the current transaction."""
-    message = OutboxMessage(topic=topic, payload=payload)
+    message = OutboxMessage(topic=topic, payload=payload, headers=headers or {})
     database.session.add(message)
     return message
 
