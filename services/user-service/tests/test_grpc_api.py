@@ -95,6 +95,11 @@ def test_get_and_batch_errors(stub: pb_grpc.UserServiceStub) -> None:
     with pytest.raises(grpc.RpcError) as zero:
         stub.GetUser(pb.GetUserRequest(id=0))
     assert_rpc_error(zero, grpc.StatusCode.INVALID_ARGUMENT, field_violations=["id"])
+    huge = 2**64 - 1  # a valid uint64 that no BIGINT id can be
+    with pytest.raises(grpc.RpcError) as beyond:
+        stub.GetUser(pb.GetUserRequest(id=huge))
+    assert_rpc_error(beyond, grpc.StatusCode.NOT_FOUND)
+    assert list(stub.BatchGetUsers(pb.BatchGetUsersRequest(ids=[huge])).missing_ids) == [huge]
     with pytest.raises(grpc.RpcError) as too_many:
         stub.BatchGetUsers(pb.BatchGetUsersRequest(ids=list(range(1, 502))))
     assert_rpc_error(too_many, grpc.StatusCode.INVALID_ARGUMENT, field_violations=["ids"])

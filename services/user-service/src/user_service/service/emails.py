@@ -6,11 +6,14 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 
 from alvin_python_lib.db import transaction
+from alvin_python_lib.logging import get_logger
 from user_service.db import database
 from user_service.db.repository import outbox as outbox_repo
 from user_service.db.repository import user as user_repo
 from user_service.remote.email import get_mailer
 from user_service.service.config import get_config
+
+log = get_logger(__name__)
 
 
 def welcome_message(*, to: str, display_name: str, sender: str) -> EmailMessage:
@@ -42,4 +45,5 @@ def send_welcome_email(user_id: int) -> bool:
                 to=user.email, display_name=user.display_name, sender=get_config().email_from
             )
         )
+    log.info("email.welcome.sent", user_id=user_id)
     return True

@@ -9,9 +9,14 @@ from sqlalchemy import select
 from user_service.db import database
 from user_service.db.models import User
 
+# uint64 on the wire, BIGINT in the database: larger ids cannot exist (and would overflow SQL).
+MAX_ID = 2**63 - 1
+
 
 def get_user(user_id: int, *, for_update: bool = False) -> User | None:
     """The live (not deleted) user with ``user_id``."""
+    if not 0 < user_id <= MAX_ID:
+        return None
     stmt = select(User).where(User.id == user_id, User.deleted_at.is_(None))
     if for_update:
         stmt = stmt.with_for_update()
@@ -26,9 +31,10 @@ def get_user_by_email(email: str) -> User | None:
 
 def get_users(user_ids: Sequence[int]) -> dict[int, User]:
     """Live users among ``user_ids`` in one query, by id."""
-    if not user_ids:
+    wanted = {i for i in user_ids if 0 < i <= MAX_ID}
+    if not wanted:
         return {}
-    stmt = select(User).where(User.id.in_(set(user_ids)), User.deleted_at.is_(None))
+    stmt = select(User).where(User.id.in_(wanted), User.deleted_at.is_(None))
     return {user.id: user for user in database.session.scalars(stmt)}
 
 
