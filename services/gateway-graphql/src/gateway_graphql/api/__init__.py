@@ -1,0 +1,1 @@
+"""Serving code: the GraphQL endpoint and the health endpoints (wire <-> service only)."""

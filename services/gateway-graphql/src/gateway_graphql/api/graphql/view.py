@@ -1,0 +1,232 @@
+"""The ``/graphql`` endpoint: graphql-server's Flask view with the gateway's rules.
+
+On top of ``graphql_server.flask.GraphQLView`` (GET and POST, JSON bodies, GraphiQL on GET with
+``Accept: text/html``):
+
+- execution with ``GatewayExecutionContext`` (graphql-sync-dataloaders' deferred execution), so
+  that per-request ``SyncDataLoader`` batching works under a sync view;
+- limits: lexical tokens at parse time, then depth, fields and aliases as validation rules;
+  introspection refused when it is off;
+- CSRF: a mutation must come with ``Authorization: Bearer`` or with the ``X-Requested-With``
+  header (browsers send neither on a cross-site form post, and a cross-site ``fetch`` with a custom
+  header needs a CORS preflight that only listed origins pass); otherwise 403;
+- every error with ``extensions.code`` (see :mod:`.errors`), HTTP-level failures as JSON;
+- the GraphiQL page and its assets served by the gateway itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from flask import Request, Response, request
+from flask.typing import ResponseReturnValue
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    NoSchemaIntrospectionCustomRule,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql_server.exceptions import GraphQLValidationError
+from graphql_server.flask.views import GraphQLView
+from graphql_server.http import GraphQLHTTPResponse, GraphQLRequestData
+from graphql_server.http.exceptions import HTTPException
+from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
+
+from gateway_graphql.api.graphql.context import (
+    BEARER,
+    COOKIE,
+    Client,
+    GraphQLContext,
+    TokenSource,
+)
+from gateway_graphql.api.graphql.errors import PARSE_FAILED, VALIDATION_FAILED, format_errors
+from gateway_graphql.api.graphql.execution import GatewayExecutionContext
+from gateway_graphql.lib.cookies import SessionCookie
+from gateway_graphql.lib.graphiql import CONTENT_SECURITY_POLICY, render_page
+from gateway_graphql.lib.json_errors import error_response
+from gateway_graphql.service.accounts import Accounts
+from gateway_graphql.utils.graphql_limits import query_limits_rule
+
+__all__ = ["CSRF_HEADER", "GatewayGraphQLView", "ViewOptions"]
+
+CSRF_HEADER = "X-Requested-With"
+
+
+@dataclass(frozen=True)
+class ViewOptions:
+    """What the view needs from the app's settings."""
+
+    accounts: Accounts
+    cookie: SessionCookie
+    graphiql: bool = False
+    introspection: bool = False
+    max_depth: int = 10
+    max_fields: int = 200
+    max_aliases: int = 30
+    max_tokens: int = 5000
+
+
+def _bearer_token(req: Request) -> str | None:
+    scheme, _, value = req.headers.get("Authorization", "").strip().partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def _token(req: Request, cookie_name: str) -> tuple[str | None, TokenSource | None]:
+    bearer = _bearer_token(req)
+    if bearer is not None:
+        return bearer, BEARER  # the cookie, if any, is ignored: no CSRF exposure
+    cookie = req.cookies.get(cookie_name)
+    if cookie:
+        return cookie, COOKIE
+    return None, None
+
+
+def _tagged(errors: list[GraphQLError], code: str) -> list[GraphQLError]:
+    for error in errors:
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", code)
+        error.extensions = extensions
+    return errors
+
+
+class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
+    """``/graphql`` (GET and POST)."""
+
+    methods: ClassVar[list[str]] = ["GET", "POST"]
+    init_every_request = False  # one instance serves every request (no per-request state here)
+
+    def __init__(self, *, schema: GraphQLSchema, options: ViewOptions) -> None:
+        super().__init__(
+            schema=schema,
+            graphql_ide="graphiql" if options.graphiql else None,
+            allow_queries_via_get=True,
+        )
+        self.options = options
+        rules: list[type[ASTValidationRule]] = [
+            *specified_rules,
+            query_limits_rule(
+                max_depth=options.max_depth,
+                max_fields=options.max_fields,
+                max_aliases=options.max_aliases,
+                code=VALIDATION_FAILED,
+            ),
+        ]
+        if not options.introspection:
+            rules.append(NoSchemaIntrospectionCustomRule)
+        self.validation_rules = tuple(rules)
+
+    # ------------------------------------------------------------------------- per request
+
+    def get_context(self, request: Request, response: Response) -> GraphQLContext:
+        token, source = _token(request, self.options.cookie.name)
+        return GraphQLContext(
+            accounts=self.options.accounts,
+            cookie=self.options.cookie,
+            response=response,
+            token=token,
+            token_source=source,
+            client=Client(
+                user_agent=(request.user_agent.string or "")[:512],
+                ip=request.remote_addr or "",
+            ),
+        )
+
+    def _parse(self, query: str | None) -> DocumentNode:
+        if not query:
+            raise HTTPException(400, "No GraphQL query found in the request.")
+        try:
+            return parse(query, max_lexical_tokens=self.options.max_tokens)
+        except GraphQLSyntaxError as error:
+            raise GraphQLValidationError(_tagged([error], PARSE_FAILED)) from None
+
+    def execute_operation(
+        self,
+        request_adapter: SyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData,
+        context: GraphQLContext,
+        root_value: None,
+        allowed_operation_types: set[OperationType],
+    ) -> ExecutionResult:
+        document = self._parse(request_data.query)
+        errors = validate(self.schema, document, self.validation_rules)
+        if errors:
+            raise GraphQLValidationError(_tagged(errors, VALIDATION_FAILED))
+        operation = get_operation_ast(document, request_data.operation_name)
+        if operation is not None:
+            if operation.operation not in allowed_operation_types:
+                raise HTTPException(405, "Mutations need POST.")
+            if (
+                operation.operation is OperationType.MUTATION
+                and context.token_source != BEARER
+                and not request_adapter.headers.get(CSRF_HEADER)
+            ):
+                raise HTTPException(
+                    403,
+                    f"Mutations need the {CSRF_HEADER} header (or Authorization: Bearer).",
+                )
+        try:
+            result = execute(
+                self.schema,
+                document,
+                root_value=root_value,
+                context_value=context,
+                variable_values=request_data.variables,
+                operation_name=request_data.operation_name,
+                execution_context_class=GatewayExecutionContext,
+            )
+        except Exception as error:  # outside any resolver: a bug; logged by format_error
+            return ExecutionResult(
+                data=None, errors=[GraphQLError("Execution failed.", original_error=error)]
+            )
+        assert isinstance(result, ExecutionResult)  # sync execution (no awaitables here)
+        return result
+
+    def process_result(
+        self, request: Request, result: ExecutionResult, strict: bool = False
+    ) -> GraphQLHTTPResponse:
+        response: GraphQLHTTPResponse = {}
+        if not (strict and result.data is None):  # graphql-response+json: no data, no key
+            response["data"] = result.data
+        if result.errors:
+            errors: list[object] = [*format_errors(result.errors)]
+            response["errors"] = errors
+        if result.extensions:
+            response["extensions"] = result.extensions
+        return response
+
+    def dispatch_request(self, **kwargs: Any) -> ResponseReturnValue:
+        try:
+            return self.run(request=request)
+        except HTTPException as error:
+            return error_response(error.status_code, error.reason)
+
+    def render_graphql_ide(self, request: Request, request_data: GraphQLRequestData) -> Response:
+        html = render_page(
+            endpoint=request.path,
+            csrf_header=CSRF_HEADER,
+            query=request_data.query,
+            variables=request_data.variables,
+            operation_name=request_data.operation_name,
+        )
+        return Response(
+            html,
+            content_type="text/html; charset=utf-8",
+            headers={
+                "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "no-referrer",
+                "Cache-Control": "no-store",
+            },
+        )

@@ -1,0 +1,156 @@
+"""The Flask app factory: the GraphQL endpoint, probes, request ids, CORS, limits, JSON errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, redirect, request, send_from_directory
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response as BaseResponse
+
+from alvin_python_lib.logging import get_logger, get_request_id
+from gateway_graphql.api.graphql.schema import schema
+from gateway_graphql.api.graphql.view import GatewayGraphQLView, ViewOptions
+from gateway_graphql.api.health import create_health_blueprint
+from gateway_graphql.app.settings import Settings, get_settings
+from gateway_graphql.lib.cookies import SessionCookie
+from gateway_graphql.lib.graphiql import ASSETS_PATH, STATIC_DIR
+from gateway_graphql.lib.json_errors import error_response
+from gateway_graphql.remote.user_service import UserServiceClient
+from gateway_graphql.service.accounts import Accounts
+from gateway_graphql.utils.cors import CorsPolicy, install_cors
+from gateway_graphql.utils.request_id import install_request_id
+
+__all__ = ["EXTENSION", "Gateway", "connect_user_service", "create_app"]
+
+EXTENSION = "gateway_graphql"
+_log = get_logger("gateway_graphql.app")
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """What ``create_app`` built (``app.extensions["gateway_graphql"]``)."""
+
+    settings: Settings
+    user_service: UserServiceClient
+    accounts: Accounts
+
+
+def connect_user_service(
+    settings: Settings, *, interceptors: Sequence[Any] = ()
+) -> UserServiceClient:
+    """A user-service client configured from ``settings`` (deadline, retries, token, TLS)."""
+    ca_file = settings.user_service_ca_file
+    return UserServiceClient.connect(
+        settings.user_service_target,
+        token=settings.user_service_token,
+        timeout_s=settings.user_service_timeout_s,
+        max_attempts=settings.user_service_max_attempts,
+        tls=settings.user_service_tls,
+        root_certificates=ca_file.read_bytes() if ca_file is not None else None,
+        interceptors=interceptors,
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, user_service: UserServiceClient | None = None
+) -> Flask:
+    """The gateway's WSGI app. ``user_service`` replaces the client built from ``settings``."""
+    settings = settings or get_settings()
+    client = user_service or connect_user_service(settings)
+    accounts = Accounts(
+        client,
+        default_page_size=settings.default_page_size,
+        max_page_size=settings.max_page_size,
+        session_sliding=settings.session_sliding,
+    )
+    app = Flask("gateway_graphql", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions[EXTENSION] = Gateway(settings=settings, user_service=client, accounts=accounts)
+    if settings.proxy_hops:
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+    install_request_id(app, quiet_paths=frozenset({"/healthz", "/readyz"}))
+    install_cors(app, CorsPolicy(origins=frozenset(settings.cors_origins)))
+    _install_limits_and_errors(app, settings)
+
+    app.register_blueprint(
+        create_health_blueprint(lambda: accounts.readiness(timeout=settings.readiness_timeout_s))
+    )
+    options = ViewOptions(
+        accounts=accounts,
+        cookie=SessionCookie(name=settings.session_cookie_name, secure=settings.cookie_secure),
+        graphiql=settings.graphiql_enabled,
+        introspection=settings.introspection_enabled,
+        max_depth=settings.max_query_depth,
+        max_fields=settings.max_query_fields,
+        max_aliases=settings.max_query_aliases,
+        max_tokens=settings.max_query_tokens,
+    )
+    app.add_url_rule(
+        "/graphql",
+        view_func=GatewayGraphQLView.as_view(
+            "graphql", schema=schema.graphql_schema, options=options
+        ),
+    )
+    if settings.graphiql_enabled:
+        _install_graphiql(app)
+    return app
+
+
+def _install_graphiql(app: Flask) -> None:
+    @app.get(f"{ASSETS_PATH}/<path:filename>")
+    def graphiql_asset(filename: str) -> Response:
+        """GraphiQL's vendored JS and CSS, and the page's own script."""
+        return send_from_directory(STATIC_DIR, filename, max_age=3600)
+
+    @app.get("/")
+    def index() -> Any:
+        """Development convenience: the root opens GraphiQL."""
+        return redirect("/graphql")
+
+
+def _install_limits_and_errors(app: Flask, settings: Settings) -> None:
+    max_bytes = settings.max_body_bytes
+
+    @app.before_request
+    def _body_limit() -> BaseResponse | None:
+        # Refuse on the declared length before reading anything (MAX_CONTENT_LENGTH also stops
+        # bodies without a Content-Length while they are read).
+        if request.content_length is not None and request.content_length > max_bytes:
+            return _too_large(max_bytes)
+        return None
+
+    @app.after_request
+    def _no_store(response: Response) -> Response:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if request.path == "/graphql":
+            response.headers.setdefault("Cache-Control", "no-store")  # per-user data
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> BaseResponse:
+        status = error.code or 500
+        if status == 413:
+            return _too_large(max_bytes)
+        response = error_response(status, error.description or error.name)
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> BaseResponse:
+        _log.error("http.unexpected_error", path=request.path, exc_info=error)
+        return error_response(500, "Internal server error.", requestId=get_request_id())
+
+
+def _too_large(max_bytes: int) -> BaseResponse:
+    return error_response(
+        413, f"The request body is too large (at most {max_bytes} bytes).", maximum=max_bytes
+    )

@@ -1,0 +1,57 @@
+"""gunicorn's configuration, from the gateway's settings (``gateway serve`` uses it).
+
+    gunicorn -c python:gateway_graphql.app.gunicorn "gateway_graphql.app.wsgi:create_wsgi_app()"
+
+Threaded workers (``gthread``): requests wait on the user-service over gRPC, so threads give
+concurrency cheaply. The app is created in each worker after the fork (no ``preload_app``):
+gRPC channels must not cross a fork. gunicorn's own log lines go through the app's logging (JSON
+in staging/production); the access log is the app's ``http.access`` line, with the request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alvin_python_lib.logging import configure_logging
+from gateway_graphql.app.settings import get_settings
+
+_settings = get_settings()
+
+bind = [f"{_settings.host}:{_settings.port}"]
+workers = _settings.workers
+worker_class = "gthread"
+threads = _settings.threads
+timeout = int(_settings.timeout_s)
+graceful_timeout = int(_settings.graceful_timeout_s)
+keepalive = int(_settings.keepalive_s)
+preload_app = False
+proc_name = _settings.service_name
+# Request line and headers: gunicorn's defaults, stated (the body limit is the app's).
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = None  # the app logs one `http.access` line per request
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+control_socket_disable = True
+# gunicorn's loggers propagate to the root logger, which configure_logging() formats.
+logconfig_dict: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "root": {"level": _settings.log_level.upper(), "handlers": []},
+    "loggers": {
+        "gunicorn.error": {"level": _settings.log_level.upper(), "handlers": [], "propagate": True},
+        "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": True},
+    },
+    "handlers": {},
+    "formatters": {},
+}
+
+
+def on_starting(server: Any) -> None:
+    """In the master, once gunicorn set up its logging: our format for its lines."""
+    configure_logging(
+        level=_settings.log_level,
+        fmt=_settings.effective_log_format,
+        service=f"{_settings.service_name}.gunicorn",
+    )

@@ -1,0 +1,140 @@
+"""The gateway's settings: every value comes from ``GATEWAY_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from alvin_python_lib.config import BaseAppSettings, dev_default, load_settings
+
+
+class Settings(BaseAppSettings):
+    """All settings of the gateway processes (gunicorn workers, the development server)."""
+
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
+
+    service_name: str = "gateway-graphql"
+
+    # HTTP server (gunicorn with `gateway serve`; `gateway runserver` uses host and port only)
+    host: str = Field(default="0.0.0.0", description="address gunicorn binds")  # noqa: S104
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=2, ge=1, description="gunicorn worker processes")
+    threads: int = Field(default=8, ge=1, description="request threads per worker (gthread)")
+    timeout_s: float = Field(
+        default=30.0, gt=0, description="gunicorn kills a worker silent for this long"
+    )
+    graceful_timeout_s: float = Field(
+        default=10.0, ge=0, description="in-flight requests get this long at shutdown"
+    )
+    keepalive_s: float = Field(default=5.0, ge=0, description="idle keep-alive connections")
+    proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        le=5,
+        description="reverse proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted",
+    )
+
+    # the user-service
+    user_service_target: str = Field(
+        default="127.0.0.1:50051", description="host:port of the user-service's gRPC API"
+    )
+    user_service_token: SecretStr = dev_default(
+        SecretStr("dev-service-token"),
+        "service credential sent to the user-service (its USER_SERVICE_GRPC_SERVICE_TOKEN)",
+    )
+    user_service_timeout_s: float = Field(
+        default=2.0, gt=0, description="default deadline of every call (all retries included)"
+    )
+    user_service_max_attempts: int = Field(
+        default=3, ge=1, le=5, description="attempts of idempotent calls that got UNAVAILABLE"
+    )
+    user_service_tls: bool = False
+    user_service_ca_file: Path | None = Field(
+        default=None, description="PEM CA bundle for TLS (system roots when unset)"
+    )
+    readiness_timeout_s: float = Field(
+        default=1.0, gt=0, description="deadline of the user-service health check in /readyz"
+    )
+
+    # GraphQL
+    graphiql: bool | None = Field(
+        default=None, description="GraphiQL at GET /graphql; default on in development only"
+    )
+    introspection: bool | None = Field(
+        default=None, description="schema introspection; default on in development only"
+    )
+    max_query_depth: int = Field(default=10, ge=1, description="deepest field nesting")
+    max_query_fields: int = Field(
+        default=200, ge=1, description="field selections per operation (fragments expanded)"
+    )
+    max_query_aliases: int = Field(default=30, ge=0, description="aliased fields per operation")
+    max_query_tokens: int = Field(default=5000, ge=100, description="lexical tokens per document")
+    max_body_bytes: int = Field(
+        default=64 * 1024, ge=1024, description="larger request bodies get 413"
+    )
+    default_page_size: int = Field(default=20, ge=1, description="users(first:) when omitted")
+    max_page_size: int = Field(
+        default=100, ge=1, le=100, description="users(first:) and nodes(ids:) are capped here"
+    )
+
+    # sessions and browsers
+    session_cookie_name: str = Field(default="gateway_session", pattern=r"^[A-Za-z0-9_-]+$")
+    session_sliding: bool = Field(
+        default=True, description="extend the session when it is used (ValidateSession refresh)"
+    )
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="origins allowed to call with credentials, e.g. https://app.example.com; a,b",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            parts = urlsplit(origin)
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.netloc
+                or parts.path
+                or parts.query
+                or parts.fragment
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin (scheme://host[:port]; no '*', no path)"
+                )
+        return tuple(origin.lower() for origin in value)
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """GraphiQL is served: explicitly, or by default in development."""
+        return self.graphiql if self.graphiql is not None else self.app_env == "development"
+
+    @property
+    def introspection_enabled(self) -> bool:
+        """Introspection queries are answered: explicitly, or by default in development."""
+        if self.introspection is not None:
+            return self.introspection
+        return self.app_env == "development"
+
+    @property
+    def cookie_secure(self) -> bool:
+        """The session cookie is ``Secure`` everywhere but in development (plain http)."""
+        return self.app_env != "development"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, loaded once (a configuration error exits with one line)."""
+    return load_settings(Settings)

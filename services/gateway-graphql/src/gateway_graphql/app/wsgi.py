@@ -1,0 +1,17 @@
+"""The WSGI entry point for gunicorn: ``gateway_graphql.app.wsgi:create_wsgi_app()``.
+
+Each worker calls the factory after the fork, so every worker opens its own gRPC channel (gRPC
+channels do not survive a fork).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway_graphql.app.flask import create_app
+from gateway_graphql.app.init import init_app
+
+
+def create_wsgi_app() -> Flask:
+    """The app of one gunicorn worker."""
+    return create_app(init_app("web"))

@@ -1,0 +1,68 @@
+"""The ``gateway`` command (``manage`` in the image): the server processes and helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from alvin_python_lib.cli import create_manage_cli
+from gateway_graphql import __version__
+from gateway_graphql.app.settings import get_settings
+
+GUNICORN_CONFIG = "python:gateway_graphql.app.gunicorn"
+WSGI_APP = "gateway_graphql.app.wsgi:create_wsgi_app()"
+
+
+def _shell_context() -> dict[str, Any]:
+    from gateway_graphql.app.flask import EXTENSION, create_app  # noqa: PLC0415
+    from gateway_graphql.app.init import init_app  # noqa: PLC0415
+
+    app = create_app(init_app("shell"))
+    gateway = app.extensions[EXTENSION]
+    return {"app": app, "accounts": gateway.accounts, "user_service": gateway.user_service}
+
+
+cli = create_manage_cli("gateway", shell_context=_shell_context, version=__version__)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: GATEWAY_PORT (8000).")
+@click.option("--reload/--no-reload", default=False, help="Restart when the code changes.")
+def runserver(host: str, port: int | None, reload: bool) -> None:
+    """Run the development server (werkzeug, threaded). Not for production: use `serve`."""
+    from gateway_graphql.app.flask import create_app  # noqa: PLC0415
+    from gateway_graphql.app.init import init_app  # noqa: PLC0415
+
+    settings = init_app("runserver")
+    app = create_app(settings)
+    app.run(host=host, port=port or settings.port, threaded=True, use_reloader=reload)
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
+def serve(gunicorn_args: tuple[str, ...]) -> None:
+    """Run the production server: exec gunicorn with the gateway's configuration.
+
+    Extra arguments go to gunicorn (e.g. `gateway serve --workers 4`). SIGTERM: gunicorn stops
+    accepting, lets requests finish (GATEWAY_GRACEFUL_TIMEOUT_S) and exits.
+    """
+    get_settings()  # a configuration error stops here, in one line, before gunicorn starts
+    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, *gunicorn_args]
+    os.execv(sys.executable, [*argv, WSGI_APP])  # noqa: S606
+
+
+@cli.command("print-schema")
+def print_schema() -> None:
+    """Print the GraphQL schema (SDL); `schema.graphql` in the package folder is this output."""
+    from gateway_graphql.api.graphql.schema import schema  # noqa: PLC0415
+
+    click.echo(str(schema).rstrip("\n"))
+
+
+def main() -> None:
+    """Console entry point."""
+    cli()

@@ -1,0 +1,1 @@
+"""Helpers specific to the gateway: the session cookie, the vendored GraphiQL page."""

@@ -1,0 +1,1 @@
+"""Business logic of the gateway (no Flask, Graphene or grpc here)."""

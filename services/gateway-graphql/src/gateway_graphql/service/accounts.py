@@ -1,0 +1,201 @@
+"""The gateway's use cases: sessions, signup, profile and password; user lookups and paging.
+
+Transport-free: called by the GraphQL API with plain values, calls the user-service through the
+remote client, raises the domain exceptions of :mod:`alvin_python_lib.errors`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from alvin_python_lib.errors import DomainError, FieldViolation, InvalidArgument, Unauthenticated
+from gateway_graphql.remote.user_service import (
+    Session,
+    SessionInfo,
+    User,
+    UserPage,
+    UserServiceClient,
+)
+
+__all__ = [
+    "LIST_USERS_MAX_PAGE",
+    "Accounts",
+    "PagePosition",
+    "Readiness",
+    "Session",
+    "SessionInfo",
+    "User",
+    "UserSlice",
+    "email_visible_to",
+]
+
+# The user-service lowers ListUsers page sizes above this (see the contract).
+LIST_USERS_MAX_PAGE = 200
+# Extra ListUsers calls allowed to skip over pages that the service returned short.
+_MAX_PAGE_HOPS = 3
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """A place in the user list: after ``skip`` users of the ListUsers page ``page_token``.
+
+    ``page_token`` is the user-service's opaque token ("" for the first page). Positions are what
+    the API's cursors carry: the user-service hands out a token only at the end of each page, so
+    the place after a user in the middle of a page is that page's token plus an offset.
+    """
+
+    page_token: str = ""
+    skip: int = 0
+
+
+@dataclass(frozen=True)
+class UserSlice:
+    """Users of a list request, the position after each of them, and whether more follow."""
+
+    users: list[User]
+    positions: list[PagePosition]
+    has_next_page: bool
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the gateway can serve: each dependency's status."""
+
+    ready: bool
+    checks: dict[str, str]
+
+
+def email_visible_to(user: User, viewer_id: int | None, revealed: Collection[int] = ()) -> bool:
+    """A user's email is shown only to that user (``revealed``: ids the caller just created)."""
+    return (viewer_id is not None and viewer_id == user.id) or user.id in revealed
+
+
+class Accounts:
+    """The use cases, bound to a user-service client."""
+
+    def __init__(
+        self,
+        users: UserServiceClient,
+        *,
+        default_page_size: int = 20,
+        max_page_size: int = 100,
+        session_sliding: bool = True,
+    ) -> None:
+        if not 1 <= max_page_size <= LIST_USERS_MAX_PAGE // 2:
+            raise ValueError(f"max_page_size must be between 1 and {LIST_USERS_MAX_PAGE // 2}")
+        self.users = users
+        self.default_page_size = min(default_page_size, max_page_size)
+        self.max_page_size = max_page_size
+        self.session_sliding = session_sliding
+
+    # ---------------------------------------------------------------------------- sessions
+
+    def login(
+        self, *, email: str, password: str, user_agent: str = "", client_ip: str = ""
+    ) -> Session:
+        """Open a session (Unauthenticated for bad credentials, ResourceExhausted when
+        throttled)."""
+        return self.users.authenticate(
+            email=email, password=password, user_agent=user_agent, client_ip=client_ip
+        )
+
+    def session(self, token: str) -> SessionInfo | None:
+        """The session behind ``token``, or None when it is unknown, expired or revoked.
+
+        With sliding sessions the expiry moves forward (the user-service decides when).
+        """
+        if not token:
+            return None
+        try:
+            return self.users.validate_session(token, refresh=self.session_sliding)
+        except (Unauthenticated, InvalidArgument):
+            return None
+
+    def logout(self, token: str | None) -> None:
+        """End the session (idempotent; nothing to do without a token)."""
+        if token:
+            self.users.revoke_session(token)
+
+    # ---------------------------------------------------------------------------- accounts
+
+    def signup(
+        self, *, email: str, password: str, display_name: str, invited_by_id: int | None = None
+    ) -> User:
+        """Create an account (InvalidArgument / AlreadyExists name the fields at fault)."""
+        return self.users.create_user(
+            email=email, password=password, display_name=display_name, invited_by_id=invited_by_id
+        )
+
+    def update_profile(
+        self, user_id: int, *, display_name: str | None = None, email: str | None = None
+    ) -> User:
+        """Change the user's display name and/or email (at least one)."""
+        if display_name is None and email is None:
+            raise InvalidArgument(
+                violations=[FieldViolation("", "name at least one field to change")]
+            )
+        return self.users.update_user(user_id, display_name=display_name, email=email)
+
+    def change_password(self, user_id: int, *, current_password: str, new_password: str) -> None:
+        """Replace the password; every session of the user ends (this one too)."""
+        self.users.change_password(
+            user_id, current_password=current_password, new_password=new_password
+        )
+
+    # ----------------------------------------------------------------------------- lookups
+
+    def get_users(self, user_ids: Iterable[int]) -> dict[int, User]:
+        """The users that exist among ``user_ids``, by id (one call per 500 ids)."""
+        return self.users.batch_get_users(user_ids)
+
+    def list_users(self, *, first: int, after: PagePosition | None = None) -> UserSlice:
+        """Up to ``first`` users (capped at ``max_page_size``) after ``after``, in id order.
+
+        Normally one ListUsers call: the page starting at ``after.page_token``, of size
+        ``after.skip + first``, minus its first ``after.skip`` users.
+        """
+        if first < 0:
+            raise InvalidArgument.for_field("first", "must not be negative")
+        first = min(first, self.max_page_size)
+        position = after or PagePosition()
+        if not 0 <= position.skip < LIST_USERS_MAX_PAGE:
+            raise InvalidArgument.for_field("after", "is not a valid cursor")
+        token, skip = position.page_token, position.skip
+        for _ in range(_MAX_PAGE_HOPS):
+            page = self._page(page_size=skip + max(first, 1), page_token=token)
+            if len(page.users) > skip or not page.next_page_token:
+                break
+            # The service returned a short page that ends before our offset: go on after it.
+            skip -= len(page.users)
+            token = page.next_page_token
+        return self._slice(page, token=token, skip=skip, first=first)
+
+    def _page(self, *, page_size: int, page_token: str) -> UserPage:
+        try:
+            return self.users.list_users(page_size=page_size, page_token=page_token)
+        except InvalidArgument as error:
+            if any(v.field == "page_token" for v in error.violations):
+                # a cursor we did not make (or one from another deployment)
+                raise InvalidArgument.for_field("after", "is not a valid cursor") from error
+            raise
+
+    @staticmethod
+    def _slice(page: UserPage, *, token: str, skip: int, first: int) -> UserSlice:
+        users = page.users[skip : skip + first]
+        positions = [PagePosition(token, skip + index + 1) for index in range(len(users))]
+        ends_page = skip + len(users) >= len(page.users)
+        if users and ends_page and page.next_page_token:
+            positions[-1] = PagePosition(page.next_page_token, 0)
+        has_next = not ends_page or bool(page.next_page_token)
+        return UserSlice(users=users, positions=positions, has_next_page=has_next)
+
+    # ------------------------------------------------------------------------------ health
+
+    def readiness(self, *, timeout: float) -> Readiness:
+        """Ready when the user-service's health service reports SERVING within ``timeout``."""
+        try:
+            status = self.users.health(timeout=timeout)
+        except DomainError:
+            status = "UNREACHABLE"
+        return Readiness(ready=status == "SERVING", checks={"user-service": status})

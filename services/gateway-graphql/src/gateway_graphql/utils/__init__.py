@@ -1,0 +1,1 @@
+"""Helpers that could become a library: CORS, request ids, GraphQL cost limits."""

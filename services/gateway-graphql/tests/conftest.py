@@ -1,0 +1,149 @@
+"""Fixtures: ONE real user-service (subprocess, fresh migrated database) for the whole session,
+and per test a gateway app in front of it, driven through Flask's test client."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from alvin_python_lib.config import load_settings
+from alvin_python_lib.logging import configure_logging
+from gateway_graphql.app.flask import connect_user_service, create_app
+from gateway_graphql.app.settings import Settings
+from gateway_graphql.remote.user_service import User, UserServiceClient
+from gateway_graphql.test.graphql import GraphQLTestClient
+from gateway_graphql.test.grpc import RpcCounter
+from gateway_graphql.test.user_service import (
+    UserServiceProcess,
+    fresh_database,
+    run_user_service,
+)
+
+TOKEN = "gateway-test-token"
+PASSWORD = "correct horse battery"
+
+
+def make_settings(target: str = "127.0.0.1:1", **overrides: Any) -> Settings:
+    """Gateway settings for tests (APP_ENV=test unless overridden)."""
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "user_service_target": target,
+        "user_service_token": TOKEN,
+        "user_service_timeout_s": 5.0,
+        **overrides,
+    }
+    return load_settings(Settings, **values)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _json_logs() -> None:
+    """Logs as in production (and fast: no rich tracebacks with locals)."""
+    configure_logging(level="INFO", fmt="json", service="gateway-test")
+
+
+@pytest.fixture(scope="session")
+def user_service(database_url: str) -> Iterator[UserServiceProcess]:
+    """The real user-service, once per test session, on its own migrated database."""
+    # Not under pytest's basetemp: a concurrent pytest run may prune it.
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-test-user-service-"))
+    try:
+        with (
+            fresh_database(database_url, prefix="gateway_user_service") as url,
+            run_user_service(url, workdir=workdir, token=TOKEN) as service,
+        ):
+            yield service
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def remote(user_service: UserServiceProcess) -> Iterator[UserServiceClient]:
+    """A client of the real user-service, for arranging test data."""
+    client = UserServiceClient.connect(user_service.target, token=TOKEN, timeout_s=10)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def settings(user_service: UserServiceProcess) -> Settings:
+    return make_settings(user_service.target)
+
+
+@pytest.fixture
+def rpc_counter() -> RpcCounter:
+    return RpcCounter()
+
+
+@pytest.fixture
+def app_factory(
+    rpc_counter: RpcCounter,
+) -> Iterator[Callable[[Settings], Flask]]:
+    """Build gateway apps whose user-service calls are counted by ``rpc_counter``."""
+    clients: list[UserServiceClient] = []
+
+    def build(settings: Settings) -> Flask:
+        client = connect_user_service(settings, interceptors=[rpc_counter])
+        clients.append(client)
+        return create_app(settings, user_service=client)
+
+    yield build
+    for client in clients:
+        client.close()
+
+
+@pytest.fixture
+def app(app_factory: Callable[[Settings], Flask], settings: Settings) -> Flask:
+    return app_factory(settings)
+
+
+@pytest.fixture
+def gql(app: Flask) -> GraphQLTestClient:
+    return GraphQLTestClient(app.test_client())
+
+
+def unique_email(prefix: str = "user") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@pytest.fixture
+def make_user(remote: UserServiceClient) -> Callable[..., User]:
+    """Create a user directly in the user-service (password: PASSWORD)."""
+
+    def make(
+        display_name: str = "Test User", *, invited_by_id: int | None = None, email: str = ""
+    ) -> User:
+        return remote.create_user(
+            email=email or unique_email(),
+            password=PASSWORD,
+            display_name=display_name,
+            invited_by_id=invited_by_id,
+        )
+
+    return make
+
+
+class LogLines:
+    """JSON log lines written while the fixture is active."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self._stream = stream
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self._stream.getvalue().splitlines() if line]
+
+
+@pytest.fixture
+def log_lines() -> Iterator[LogLines]:
+    stream = io.StringIO()
+    configure_logging(level="DEBUG", fmt="json", service="gateway-test", stream=stream)
+    yield LogLines(stream)
+    configure_logging(level="INFO", fmt="json", service="gateway-test")

@@ -1,0 +1,165 @@
+"""Browser-facing security: the session cookie's flags, the CSRF defence, CORS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from conftest import PASSWORD, make_settings
+from flask import Flask
+
+from gateway_graphql.app.settings import Settings
+from gateway_graphql.remote.user_service import User
+from gateway_graphql.test.graphql import GraphQLTestClient
+from gateway_graphql.test.user_service import UserServiceProcess
+
+LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { token errors { code } } }"
+UPDATE = 'mutation { updateMe(input: {displayName: "Changed"}) { user { displayName } } }'
+
+
+def _login(gql: GraphQLTestClient, user: User) -> str:
+    response = gql.post(LOGIN, {"i": {"email": user.email, "password": PASSWORD}})
+    assert response.status_code == 200
+    return response.headers["Set-Cookie"]
+
+
+def test_session_cookie_flags(gql: GraphQLTestClient, make_user: Callable[..., User]) -> None:
+    cookie = _login(gql, make_user())
+    name_value, *attributes = [part.strip() for part in cookie.split(";")]
+    assert name_value.startswith("gateway_session=")
+    assert len(name_value) > 40
+    flags = {attribute.split("=")[0].lower(): attribute for attribute in attributes}
+    assert "httponly" in flags
+    assert "secure" in flags  # APP_ENV=test: everything but development is https
+    assert flags["samesite"] == "SameSite=Lax"
+    assert flags["path"] == "Path=/"
+    assert "domain" not in flags
+    assert int(flags["max-age"].split("=")[1]) > 3000  # the session's lifetime
+
+
+def test_cookie_is_not_secure_in_development(
+    app_factory: Callable[[Settings], Flask],
+    user_service: UserServiceProcess,
+    make_user: Callable[..., User],
+) -> None:
+    app = app_factory(make_settings(user_service.target, app_env="development"))
+    cookie = _login(GraphQLTestClient(app.test_client()), make_user())
+    assert "Secure" not in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_cookie_mutations_need_the_csrf_header(
+    gql: GraphQLTestClient, make_user: Callable[..., User]
+) -> None:
+    _login(gql, make_user("Before"))
+    refused = gql.post(UPDATE, csrf=False)
+    assert refused.status_code == 403
+    assert refused.get_json() == {
+        "errors": [
+            {
+                "message": "Mutations need the X-Requested-With header (or Authorization: Bearer).",
+                "extensions": {"code": "FORBIDDEN"},
+            }
+        ]
+    }
+    me = gql.execute("{ me { displayName } }", csrf=False)  # queries need no header
+    assert me["data"]["me"]["displayName"] == "Before"
+    allowed = gql.execute(UPDATE)  # with the header
+    assert allowed["data"]["updateMe"]["user"]["displayName"] == "Changed"
+
+
+def test_login_itself_needs_the_csrf_header(
+    gql: GraphQLTestClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user()
+    response = gql.post(LOGIN, {"i": {"email": user.email, "password": PASSWORD}}, csrf=False)
+    assert response.status_code == 403
+    assert "Set-Cookie" not in response.headers
+
+
+def test_bearer_mutations_are_exempt(
+    gql: GraphQLTestClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user("Bearer")
+    token = gql.execute(LOGIN, {"i": {"email": user.email, "password": PASSWORD}})["data"]["login"][
+        "token"
+    ]
+    gql.client.delete_cookie("gateway_session")
+    result = gql.execute(UPDATE, token=token, csrf=False)
+    assert result["data"]["updateMe"]["user"]["displayName"] == "Changed"
+
+
+def test_mutations_are_refused_over_get(gql: GraphQLTestClient) -> None:
+    response = gql.client.get(
+        "/graphql", query_string={"query": "mutation { logout(input: {}) { ok } }"}
+    )
+    assert response.status_code == 405
+    assert response.get_json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_cross_site_form_posts_are_refused(gql: GraphQLTestClient) -> None:
+    # What an HTML form on another site can send: no JSON content type, no custom header.
+    response = gql.client.post(
+        "/graphql",
+        data={"query": "mutation { logout(input: {}) { ok } }"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert response.status_code == 400
+    assert response.is_json
+    assert "Access-Control-Allow-Origin" not in response.headers
+
+
+@pytest.fixture
+def cors_client(
+    app_factory: Callable[[Settings], Flask], user_service: UserServiceProcess
+) -> GraphQLTestClient:
+    settings = make_settings(
+        user_service.target, cors_origins="https://app.example.com, http://localhost:3000"
+    )
+    return GraphQLTestClient(app_factory(settings).test_client())
+
+
+def test_cors_preflight_from_an_allowed_origin(cors_client: GraphQLTestClient) -> None:
+    response = cors_client.client.options(
+        "/graphql",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type, x-requested-with",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "POST" in response.headers["Access-Control-Allow-Methods"]
+    allowed = response.headers["Access-Control-Allow-Headers"].lower()
+    assert "x-requested-with" in allowed
+    assert "content-type" in allowed
+    assert "Origin" in response.headers["Vary"]
+
+
+def test_cors_actual_request_from_an_allowed_origin(cors_client: GraphQLTestClient) -> None:
+    response = cors_client.post("{ __typename }", headers={"Origin": "http://localhost:3000"})
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+    assert response.headers["Access-Control-Allow-Credentials"] == "true"
+    assert "X-Request-ID" in response.headers["Access-Control-Expose-Headers"]
+
+
+def test_cors_other_origins_get_no_headers(cors_client: GraphQLTestClient) -> None:
+    preflight = cors_client.client.options(
+        "/graphql",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert "Access-Control-Allow-Origin" not in preflight.headers
+    response = cors_client.post("{ __typename }", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in response.headers
+    assert "Access-Control-Allow-Credentials" not in response.headers
+
+
+def test_cors_origins_must_be_origins() -> None:
+    from alvin_python_lib.config import SettingsError
+
+    for bad in ("*", "https://app.example.com/path", "app.example.com"):
+        with pytest.raises(SettingsError, match="GATEWAY_CORS_ORIGINS"):
+            make_settings(cors_origins=bad)
