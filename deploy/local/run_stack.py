@@ -107,7 +107,10 @@ def service_env(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
         "GATEWAY_USER_SERVICE_TOKEN": env.get("USER_SERVICE_GRPC_SERVICE_TOKEN", DEV_TOKEN),
         "STACK_MAIL_DIR": str(data_dir / "mail"),
     }
-    return {**defaults, **os.environ, "PYTHONUNBUFFERED": "1"}  # what the caller set wins
+    merged = {**defaults, **os.environ, "PYTHONUNBUFFERED": "1"}  # what the caller set wins
+    # the console scripts of the environment running this script come first
+    merged["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), merged.get("PATH", "")])
+    return merged
 
 
 def procfile(env: Mapping[str, str]) -> dict[str, str]:
@@ -121,7 +124,7 @@ def procfile(env: Mapping[str, str]) -> dict[str, str]:
             f"--save-dir {env['STACK_MAIL_DIR']}"
         ),
     }
-    if shutil.which("gateway"):
+    if shutil.which("gateway", path=env.get("PATH")):
         processes["gateway"] = "gateway serve"
     return processes
 
