@@ -175,6 +175,44 @@ def test_users_pagination_and_batched_invited_by(stack: Stack) -> None:
     assert len(calls) <= 2
 
 
+def test_graphiql_answers_from_the_gateway_itself(stack: Stack) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(stack.graphql_url, headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        page = response.read().decode()
+    assert response.status == 200
+    assert "graphiql" in page.lower()
+    assert "cdn" not in page.lower()  # assets come from the gateway, not a CDN
+
+
+def test_a_busy_port_is_one_clear_line(stack: Stack) -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "deploy" / "local" / "run_stack.py")],
+            env={**os.environ, "GATEWAY_PORT": str(port)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(port) in lines[0]
+    assert "GATEWAY_PORT" in lines[0]
+
+
 def test_stop_leaves_no_process(stack: Stack) -> None:
     import signal
 
