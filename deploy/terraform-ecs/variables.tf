@@ -1,0 +1,260 @@
+variable "project" {
+  description = "Project name, the first part of every resource name."
+  type        = string
+  default     = "alvin"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,14}$", var.project))
+    error_message = "project: 2-15 lower-case letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Deployment environment; also the services' APP_ENV."
+  type        = string
+
+  validation {
+    condition     = contains(["staging", "production"], var.environment)
+    error_message = "environment must be staging or production."
+  }
+}
+
+variable "region" {
+  description = "AWS region, e.g. eu-west-1."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must look like eu-west-1."
+  }
+}
+
+variable "vpc_id" {
+  description = "Existing VPC that holds everything."
+  type        = string
+
+  validation {
+    condition     = can(regex("^vpc-[0-9a-f]+$", var.vpc_id))
+    error_message = "vpc_id must look like vpc-0123abcd."
+  }
+}
+
+variable "private_subnet_ids" {
+  description = "Private subnets (with a NAT gateway or VPC endpoints) for the tasks, the database and Redis; at least two availability zones."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.private_subnet_ids) >= 2 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "private_subnet_ids: at least two subnet-... ids."
+  }
+}
+
+variable "public_subnet_ids" {
+  description = "Public subnets for the load balancer; at least two availability zones."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 2 && alltrue([for s in var.public_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
+    error_message = "public_subnet_ids: at least two subnet-... ids."
+  }
+}
+
+variable "alb_ingress_cidrs" {
+  description = "Client CIDRs allowed to reach the load balancer on 80/443."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+
+  validation {
+    condition     = alltrue([for c in var.alb_ingress_cidrs : can(cidrhost(c, 0))])
+    error_message = "alb_ingress_cidrs must be CIDR blocks."
+  }
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate of the HTTPS listener."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:acm:", var.certificate_arn))
+    error_message = "certificate_arn must be an ACM certificate ARN."
+  }
+}
+
+variable "alb_access_logs_bucket" {
+  description = "S3 bucket (existing, with the ELB log delivery policy) for the load balancer's access logs."
+  type        = string
+}
+
+variable "image_tag" {
+  description = "Image tag of the first Terraform apply. Later images are rolled by alvin-ecs-deploy (Terraform ignores that drift)."
+  type        = string
+  default     = "bootstrap"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.image_tag))
+    error_message = "image_tag must be a valid Docker tag."
+  }
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection of the database and the load balancer. Turn off only to destroy an environment."
+  type        = bool
+  default     = true
+}
+
+variable "db_instance_class" {
+  description = "RDS instance class."
+  type        = string
+  default     = "db.t4g.small"
+}
+
+variable "db_allocated_storage" {
+  description = "RDS storage in GiB."
+  type        = number
+  default     = 20
+
+  validation {
+    condition     = var.db_allocated_storage >= 20
+    error_message = "db_allocated_storage must be at least 20 GiB."
+  }
+}
+
+variable "db_engine_version" {
+  description = "PostgreSQL major version."
+  type        = string
+  default     = "16"
+}
+
+variable "db_multi_az" {
+  description = "Multi-AZ database (recommended in production)."
+  type        = bool
+  default     = true
+}
+
+variable "db_backup_retention_days" {
+  description = "Days of automated database backups."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.db_backup_retention_days >= 1 && var.db_backup_retention_days <= 35
+    error_message = "db_backup_retention_days must be between 1 and 35."
+  }
+}
+
+variable "redis_node_type" {
+  description = "ElastiCache node type."
+  type        = string
+  default     = "cache.t4g.small"
+}
+
+variable "database_url_secret_arn" {
+  description = "SSM SecureString or Secrets Manager ARN holding USER_SERVICE_DATABASE_URL (built from the RDS endpoint and the managed master secret, see README)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", var.database_url_secret_arn))
+    error_message = "database_url_secret_arn must be an SSM parameter or Secrets Manager ARN."
+  }
+}
+
+variable "redis_url_secret_arn" {
+  description = "SSM SecureString or Secrets Manager ARN holding USER_SERVICE_REDIS_URL (rediss://..., TLS)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", var.redis_url_secret_arn))
+    error_message = "redis_url_secret_arn must be an SSM parameter or Secrets Manager ARN."
+  }
+}
+
+variable "service_token_secret_arn" {
+  description = "SSM SecureString or Secrets Manager ARN of the internal service token (USER_SERVICE_GRPC_SERVICE_TOKEN = GATEWAY_USER_SERVICE_TOKEN)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", var.service_token_secret_arn))
+    error_message = "service_token_secret_arn must be an SSM parameter or Secrets Manager ARN."
+  }
+}
+
+variable "smtp_password_secret_arn" {
+  description = "Optional SSM / Secrets Manager ARN of USER_SERVICE_SMTP_PASSWORD (null: no SMTP password)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.smtp_password_secret_arn == null || can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", var.smtp_password_secret_arn))
+    error_message = "smtp_password_secret_arn must be an SSM parameter or Secrets Manager ARN."
+  }
+}
+
+variable "smtp_host" {
+  description = "SMTP relay host of the user-service (USER_SERVICE_SMTP_HOST)."
+  type        = string
+}
+
+variable "smtp_port" {
+  description = "SMTP relay port (USER_SERVICE_SMTP_PORT)."
+  type        = number
+  default     = 587
+}
+
+variable "email_from" {
+  description = "Sender of the user-service's emails (USER_SERVICE_EMAIL_FROM)."
+  type        = string
+}
+
+variable "gateway_cors_origins" {
+  description = "GATEWAY_CORS_ORIGINS: comma-separated origins allowed with credentials (empty: none)."
+  type        = string
+  default     = ""
+}
+
+variable "grpc_desired_count" {
+  description = "Initial user-grpc tasks."
+  type        = number
+  default     = 2
+}
+
+variable "grpc_max_count" {
+  description = "Autoscaling maximum of user-grpc."
+  type        = number
+  default     = 6
+}
+
+variable "worker_desired_count" {
+  description = "Initial user-worker tasks."
+  type        = number
+  default     = 1
+}
+
+variable "worker_max_count" {
+  description = "Autoscaling maximum of user-worker."
+  type        = number
+  default     = 4
+}
+
+variable "gateway_desired_count" {
+  description = "Initial gateway tasks."
+  type        = number
+  default     = 2
+}
+
+variable "gateway_max_count" {
+  description = "Autoscaling maximum of the gateway."
+  type        = number
+  default     = 6
+}
+
+variable "log_retention_days" {
+  description = "CloudWatch Logs retention of every service."
+  type        = number
+  default     = 365
+}
+
+variable "tags" {
+  description = "Extra tags of every resource."
+  type        = map(string)
+  default     = {}
+}
