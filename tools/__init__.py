@@ -1,0 +1,1 @@
+"""Release tooling of the kit: versions, changelogs, import boundaries, publishing (nox sessions)."""

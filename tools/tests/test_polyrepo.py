@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+from packaging.version import Version
+
+from tools import polyrepo
+
+
+def test_the_gateway_needs_the_user_service_on_the_index() -> None:
+    services = sorted(p.parent for p in (polyrepo.ROOT / "services").glob("*/pyproject.toml"))
+    assert [s.name for s in polyrepo.depended_services(services)] == ["user-service"]
+
+
+def test_lowest_versions_allowed_by_the_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    on_index = {
+        "alvin-python-lib": ["0.0.9", "0.1.0", "0.1.3", "0.2.0"],
+        "alvin-grpc-py": ["0.1.0"],
+        "alvin-protos": ["0.1.0"],
+    }
+    monkeypatch.setattr(
+        polyrepo, "index_versions", lambda url, name: [Version(v) for v in on_index[name]]
+    )
+    service = polyrepo.ROOT / "services" / "user-service"
+    pins, several = polyrepo.lowest_constraints(service, "http://x", sorted(on_index))
+    assert pins == ["alvin-grpc-py==0.1.0", "alvin-protos==0.1.0", "alvin-python-lib==0.1.0"]
+    assert several == ["alvin-python-lib"]
+
+
+def test_pip_runs_without_the_machine_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/wheels")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "file:///opt/pypi/simple")
+    monkeypatch.setenv("PIP_CERT", "/etc/ssl/certs/ca-certificates.crt")
+    env = polyrepo.isolated_pip_env(tmp_path)
+    assert "PIP_FIND_LINKS" not in env
+    assert "PIP_EXTRA_INDEX_URL" not in env
+    assert env["PIP_CONFIG_FILE"] == polyrepo.os.devnull
+    assert env["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert env["PATH"].startswith(str(tmp_path / "bin"))
