@@ -93,3 +93,17 @@ def test_dotenv_only_in_development(monkeypatch: pytest.MonkeyPatch, tmp_path) -
     monkeypatch.setenv("APP_ENV", "test")
     with pytest.raises(SettingsError, match="DEMO_DATABASE_URL"):
         load_settings(Settings)
+
+
+def test_comma_lists_split_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from alvin_python_lib.config import CommaList
+
+    class Lists(BaseAppSettings):
+        model_config = SettingsConfigDict(env_prefix="DEMO_")
+        origins: CommaList = ()
+
+    monkeypatch.setenv("DEMO_ORIGINS", " https://a.example , ,https://b.example")
+    assert load_settings(Lists).origins == ("https://a.example", "https://b.example")
+    assert Lists(origins=("x",)).origins == ("x",)
+    monkeypatch.delenv("DEMO_ORIGINS")
+    assert load_settings(Lists).origins == ()

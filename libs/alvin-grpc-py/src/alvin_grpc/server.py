@@ -27,18 +27,19 @@ from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings
 
 from alvin_grpc.health import HealthChecks
 from alvin_grpc.interceptors import MetricsServer, server_interceptors, start_metrics_server
+from alvin_python_lib.config import CommaList
 from alvin_python_lib.db import SupportsRemove
 from alvin_python_lib.logging import get_logger
 
@@ -99,7 +100,7 @@ class ServerSettings(BaseSettings):
     grpc_service_token: SecretStr | None = Field(
         default=None, description="shared token callers must send (None: no token check)"
     )
-    grpc_allowed_peers: Annotated[tuple[str, ...], NoDecode] = Field(
+    grpc_allowed_peers: CommaList = Field(
         default=(), description="mTLS client names (CN or SAN) admitted without a token; a,b,c"
     )
     grpc_error_domain: str = Field(default="alvin", description="google.rpc.ErrorInfo domain")
@@ -107,13 +108,6 @@ class ServerSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve Prometheus /metrics on this port"
     )
-
-    @field_validator("grpc_allowed_peers", mode="before")
-    @classmethod
-    def _split_peers(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
 
     @model_validator(mode="after")
     def _check_tls(self) -> ServerSettings:

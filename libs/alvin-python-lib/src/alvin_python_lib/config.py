@@ -20,14 +20,22 @@ Every service subclasses :class:`BaseAppSettings` (adding :class:`DatabaseSettin
 from __future__ import annotations
 
 import os
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
     "AppEnv",
     "BaseAppSettings",
+    "CommaList",
     "DatabaseSettings",
     "RedisSettings",
     "SettingsError",
@@ -41,6 +49,16 @@ DEPLOYED_ENVS: frozenset[str] = frozenset({"staging", "production"})
 _DEV_DEFAULT = "alvin_dev_default"
 
 S = TypeVar("S", bound="BaseAppSettings")
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+#: A list setting written ``a,b,c`` in the environment (blanks trimmed, empty items dropped).
+CommaList = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split_commas)]
 
 
 class SettingsError(SystemExit):

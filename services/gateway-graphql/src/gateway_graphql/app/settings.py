@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from alvin_python_lib.config import BaseAppSettings, dev_default, load_settings
+from alvin_python_lib.config import BaseAppSettings, CommaList, dev_default, load_settings
 
 
 class Settings(BaseAppSettings):
@@ -87,17 +86,10 @@ class Settings(BaseAppSettings):
     session_sliding: bool = Field(
         default=True, description="extend the session when it is used (ValidateSession refresh)"
     )
-    cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+    cors_origins: CommaList = Field(
         default=(),
         description="origins allowed to call with credentials, e.g. https://app.example.com; a,b",
     )
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
 
     @field_validator("cors_origins")
     @classmethod
