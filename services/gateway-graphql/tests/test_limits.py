@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from typing import cast
 
 from conftest import make_settings
 from flask import Flask
 
+from gateway_graphql.api.graphql.schema import schema
+from gateway_graphql.api.graphql.view import CACHED_QUERY_MAX_CHARS, GatewayGraphQLView, ViewOptions
 from gateway_graphql.app.settings import Settings
+from gateway_graphql.lib.cookies import SessionCookie
+from gateway_graphql.service.accounts import Accounts
 from gateway_graphql.test.graphql import GraphQLTestClient
 from gateway_graphql.test.grpc import RpcCounter
 from gateway_graphql.test.user_service import UserServiceProcess
@@ -116,3 +121,43 @@ def test_first_is_capped(gql: GraphQLTestClient, rpc_counter: RpcCounter, make_u
     assert "errors" not in result
     assert len(result["data"]["users"]["edges"]) <= 100
     assert rpc_counter.counts() == {"ListUsers": 1}
+
+
+def _view(document_cache_size: int) -> GatewayGraphQLView:
+    # The view alone (no request is executed, so the accounts service is never called).
+    options = ViewOptions(
+        accounts=cast(Accounts, None),
+        cookie=SessionCookie(name="s", secure=False),
+        document_cache_size=document_cache_size,
+    )
+    return GatewayGraphQLView(schema=schema.graphql_schema, options=options)
+
+
+def test_repeated_queries_reuse_the_checked_document() -> None:
+    view = _view(document_cache_size=2)
+    first = view.checked_document("{ me { id } }")
+    assert view.checked_document("{ me { id } }") is first  # parsed and validated once
+    view.checked_document("{ a: me { id } }")
+    view.checked_document("{ b: me { id } }")  # the LRU keeps 2: the first one is gone
+    assert view.checked_document("{ me { id } }") is not first
+    uncached = _view(document_cache_size=0)
+    assert uncached.checked_document("{ me { id } }") is not uncached.checked_document(
+        "{ me { id } }"
+    )
+
+
+def test_long_queries_are_checked_but_not_kept() -> None:
+    view = _view(document_cache_size=8)
+    long_query = "# " + "x" * CACHED_QUERY_MAX_CHARS + "\n{ me { id } }"
+    assert len(long_query) > CACHED_QUERY_MAX_CHARS
+    assert view.checked_document(long_query) is not view.checked_document(long_query)
+
+
+def test_a_cached_invalid_query_is_refused_every_time(gql: GraphQLTestClient) -> None:
+    too_deep = _nested(11)
+    for _ in range(3):  # the second and third answers come from the cache
+        error = _limit_error(gql.execute(too_deep))
+        assert error["extensions"]["limit"] == "depth"
+    for _ in range(2):  # a syntax error is never cached, and always refused
+        result = gql.execute("{ me { id }")
+        assert result["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"

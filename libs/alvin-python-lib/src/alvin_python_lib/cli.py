@@ -14,6 +14,10 @@
 
 gives ``user-service shell``, ``user-service db upgrade|downgrade|revision|current|history`` plus the
 service's own commands. Configuration errors print one line and exit with status 2.
+
+Only click is imported up front: settings, Alembic and SQLAlchemy load when a command runs, so
+``--help`` and shell completion answer in a fraction of the time a full import takes. Services'
+command modules should do the same (import what a command needs inside it).
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ from typing import Any
 import click
 
 from alvin_python_lib import __version__
-from alvin_python_lib.config import SettingsError
-from alvin_python_lib.migrations import alembic_config
 
 __all__ = ["create_manage_cli"]
 
@@ -69,6 +71,8 @@ def create_manage_cli(
 
 
 def _guarded(fn: Callable[[], Any]) -> Any:
+    from alvin_python_lib.config import SettingsError  # noqa: PLC0415 - see the module docstring
+
     try:
         return fn()
     except SettingsError as exc:
@@ -76,11 +80,16 @@ def _guarded(fn: Callable[[], Any]) -> Any:
 
 
 def _db_group(ini: Path, database_url: Callable[[], str] | None) -> click.Group:
-    from alembic import command  # noqa: PLC0415
-
     def config() -> Any:
+        from alvin_python_lib.migrations import alembic_config  # noqa: PLC0415
+
         url = _guarded(database_url) if database_url is not None else None
         return alembic_config(ini, url=url)
+
+    def alembic() -> Any:
+        from alembic import command  # noqa: PLC0415
+
+        return command
 
     @click.group(name="db")
     def db() -> None:
@@ -91,30 +100,30 @@ def _db_group(ini: Path, database_url: Callable[[], str] | None) -> click.Group:
     @click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
     def upgrade(revision: str, sql: bool) -> None:
         """Upgrade the schema to REVISION (default: head)."""
-        command.upgrade(config(), revision, sql=sql)
+        alembic().upgrade(config(), revision, sql=sql)
 
     @db.command()
     @click.argument("revision")
     @click.option("--sql", is_flag=True, help="Print the SQL instead of running it.")
     def downgrade(revision: str, sql: bool) -> None:
         """Downgrade the schema to REVISION (e.g. -1 or base)."""
-        command.downgrade(config(), revision, sql=sql)
+        alembic().downgrade(config(), revision, sql=sql)
 
     @db.command()
     @click.option("-m", "--message", required=True, help="What the migration does.")
     @click.option("--autogenerate/--empty", default=True, help="Compare models with the database.")
     def revision(message: str, autogenerate: bool) -> None:
         """Create a new migration file."""
-        command.revision(config(), message=message, autogenerate=autogenerate)
+        alembic().revision(config(), message=message, autogenerate=autogenerate)
 
     @db.command()
     def current() -> None:
         """Show the revision the database is at."""
-        command.current(config(), verbose=False)
+        alembic().current(config(), verbose=False)
 
     @db.command()
     def history() -> None:
         """List the migrations."""
-        command.history(config())
+        alembic().history(config())
 
     return db

@@ -1,4 +1,7 @@
-"""The ``gateway`` command (``manage`` in the image): the server processes and helpers."""
+"""The ``gateway`` command (``manage`` in the image): the server processes and helpers.
+
+Each command imports what it needs when it runs, so ``--help`` costs little more than click.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import click
 
 from alvin_python_lib.cli import create_manage_cli
 from gateway_graphql import __version__
-from gateway_graphql.app.settings import get_settings
 
 GUNICORN_CONFIG = "python:gateway_graphql.app.gunicorn"
 WSGI_APP = "gateway_graphql.app.wsgi:create_wsgi_app()"
@@ -50,6 +52,8 @@ def serve(gunicorn_args: tuple[str, ...]) -> None:
     Extra arguments go to gunicorn (e.g. `gateway serve --workers 4`). SIGTERM: gunicorn stops
     accepting, lets requests finish (GATEWAY_GRACEFUL_TIMEOUT_S) and exits.
     """
+    from gateway_graphql.app.settings import get_settings  # noqa: PLC0415
+
     get_settings()  # a configuration error stops here, in one line, before gunicorn starts
     argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, *gunicorn_args]
     os.execv(sys.executable, [*argv, WSGI_APP])  # noqa: S606

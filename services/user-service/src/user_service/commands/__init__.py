@@ -1,23 +1,38 @@
-"""The ``user-service`` command (``manage`` in the image): processes, migrations, admin tasks."""
+"""The ``user-service`` command (``manage`` in the image): processes, migrations, admin tasks.
+
+Each command imports what it needs when it runs (settings, SQLAlchemy, grpc, Celery): ``--help``
+then costs little more than click itself, and a process pays only for its own imports.
+"""
 
 from __future__ import annotations
 
 import getpass
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import insert
 
-from alvin_python_lib import ids
 from alvin_python_lib.cli import create_manage_cli
-from alvin_python_lib.errors import DomainError
 from user_service import __version__
-from user_service.app.init import init_app
-from user_service.app.settings import get_settings
+
+if TYPE_CHECKING:
+    from user_service.app.settings import Settings
 
 MIGRATIONS_INI = Path(__file__).resolve().parent.parent / "db" / "migrations" / "alembic.ini"
+
+
+def init_app(process: str) -> Settings:
+    """Settings, logging and database for ``process`` (imported on first use)."""
+    from user_service.app.init import init_app as init  # noqa: PLC0415
+
+    return init(process)
+
+
+def _database_url() -> str:
+    from user_service.app.settings import get_settings  # noqa: PLC0415
+
+    return get_settings().database_url
 
 
 def _shell_context() -> dict[str, Any]:
@@ -31,7 +46,7 @@ def _shell_context() -> dict[str, Any]:
 cli = create_manage_cli(
     "user-service",
     alembic_ini=MIGRATIONS_INI,
-    database_url=lambda: get_settings().database_url,
+    database_url=_database_url,
     shell_context=_shell_context,
     version=__version__,
 )
@@ -104,6 +119,7 @@ def smtp(host: str, port: int, save_dir: Path | None) -> None:
 @click.option("--display-name", default=None, help="Defaults to the part before the @.")
 def create_user(email: str, display_name: str | None) -> None:
     """Create a user; the password is prompted for (not echoed)."""
+    from alvin_python_lib.errors import DomainError  # noqa: PLC0415
     from user_service.service import users  # noqa: PLC0415
 
     init_app("manage")
@@ -127,6 +143,9 @@ def create_user(email: str, display_name: str | None) -> None:
 @click.option("--batch", default=1000, show_default=True, help="Rows per INSERT.")
 def seed(count: int, password: str, batch: int) -> None:
     """Insert demo users fast (one password hash shared by all, bulk INSERTs)."""
+    from sqlalchemy import insert  # noqa: PLC0415
+
+    from alvin_python_lib import ids  # noqa: PLC0415
     from alvin_python_lib.db import transaction  # noqa: PLC0415
     from user_service.db import database  # noqa: PLC0415
     from user_service.db.models import User  # noqa: PLC0415
