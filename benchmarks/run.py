@@ -153,6 +153,7 @@ class Stack:
     gateway_url: str
     grpc_target: str
     log_path: Path
+    mail_dir: Path
 
     def grpc_json_lines(self) -> list[dict[str, Any]]:
         rows = []
@@ -194,7 +195,13 @@ def running_stack(seed: int) -> Iterator[Stack]:
             cwd=ROOT,
             start_new_session=True,
         )
-    stack = Stack(process, f"http://127.0.0.1:{gateway_port}", f"127.0.0.1:{grpc_port}", log_path)
+    stack = Stack(
+        process,
+        f"http://127.0.0.1:{gateway_port}",
+        f"127.0.0.1:{grpc_port}",
+        log_path,
+        data_dir / "mail",  # run_stack.py's SMTP catcher saves every message there
+    )
     try:
         wait_http(f"{stack.gateway_url}/readyz", timeout=180, process=process)
         yield stack
@@ -780,6 +787,165 @@ def bench_auth(stack: Stack, results: Results, duration: int) -> None:
         results.info.append((f"{name} over GraphQL, 8 connections", _fmt(figures) + bound))
 
 
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] if ordered else float("nan")
+
+
+def _delivered(mail_dir: Path) -> dict[str, float]:
+    """Recipient -> the time its message was written by the SMTP catcher (epoch seconds)."""
+    from email import message_from_bytes
+    from email.utils import parseaddr
+
+    seen: dict[str, float] = {}
+    for path in mail_dir.glob("*.eml"):
+        try:
+            recipient = parseaddr(str(message_from_bytes(path.read_bytes())["To"]))[1].lower()
+            seen.setdefault(recipient, path.stat().st_mtime)
+        except (OSError, TypeError, ValueError):
+            continue  # a message still being written: read on the next poll
+    return seen
+
+
+def bench_worker(stack: Stack, results: Results, count: int) -> None:
+    """A burst of ``count`` signups (CreateUser, 8 in flight) until every welcome email arrived.
+
+    Latency: the user's ``created_at`` (the signup's commit, stamped by the user-service) to the
+    time the SMTP catcher wrote the message, through outbox row -> scheduler relay tick -> Redis
+    -> Celery worker -> SMTP.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alvin_grpc.client import create_channel
+    from alvin_protos.alvin.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+    env = _stack_env(stack)
+    prefix = f"burst-{uuid.uuid4().hex[:8]}"
+    channel = create_channel(
+        stack.grpc_target, token=env.get("USER_SERVICE_GRPC_SERVICE_TOKEN", DEV_TOKEN)
+    )
+    stub = user_service_pb2_grpc.UserServiceStub(channel)
+    committed: dict[str, float] = {}
+
+    def signup(n: int) -> None:
+        email = f"{prefix}-{n}@example.com"
+        reply = stub.CreateUser(
+            user_service_pb2.CreateUserRequest(
+                email=email, password="correct horse battery", display_name=f"Burst {n}"
+            ),
+            timeout=60,
+        )
+        committed[email] = reply.user.created_at.ToNanoseconds() / 1e9
+
+    started = time.time()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(signup, range(count)))
+    signups_done = time.time()
+    channel.close()
+    deadline = time.monotonic() + 120 + count * 0.05
+    delivered: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        delivered = {k: v for k, v in _delivered(stack.mail_dir).items() if k.startswith(prefix)}
+        if len(delivered) >= count:
+            break
+        time.sleep(0.25)  # polling interval
+    latencies = [delivered[e] - committed[e] for e in committed if e in delivered]
+    if len(delivered) < count:
+        results.notes.append(f"worker: only {len(delivered)} of {count} emails within the deadline")
+    last = max(delivered.values(), default=signups_done)
+    relay_s = float(env.get("USER_SERVICE_OUTBOX_RELAY_SECONDS", "2"))
+    results.info.append(
+        (
+            f"signup -> welcome email, burst of {count}",
+            f"p50 {_percentile(latencies, 0.5) * 1000:.0f} ms, p99 "
+            f"{_percentile(latencies, 0.99) * 1000:.0f} ms (outbox relay tick {relay_s:g} s)",
+        )
+    )
+    results.info.append(
+        (
+            f"burst of {count} signups (CreateUser, 8 in flight)",
+            f"{count / (signups_done - started):.1f} signups/s (argon2 bound); "
+            f"{len(delivered) / max(last - started, 1e-9):.1f} emails/s from the first signup "
+            f"to the last email; last email {max(last - signups_done, 0):.1f} s after the last "
+            "signup",
+        )
+    )
+    results.figures["worker"] = {
+        "count": count,
+        "delivered": len(delivered),
+        "latency_p50_s": _percentile(latencies, 0.5),
+        "latency_p99_s": _percentile(latencies, 0.99),
+        "signups_s": signups_done - started,
+        "drain_after_last_signup_s": max(last - signups_done, 0),
+    }
+
+
+def _stack_rss(stack: Stack) -> dict[str, float]:
+    """MiB resident per long-running process of the stack (``name pid`` -> MiB)."""
+    import psutil
+
+    rss: dict[str, float] = {}
+    for child in psutil.Process(stack.process.pid).children(recursive=True):
+        try:
+            command = " ".join(child.cmdline())
+            if child.name() in ("sh", "bash"):
+                continue
+            for name in ("grpcserver", "worker", "scheduler", "gunicorn"):
+                if name in command:
+                    rss[f"{name} {child.pid}"] = child.memory_info().rss / 2**20
+        except psutil.Error:
+            continue
+    return rss
+
+
+def _first_user(stack: Stack) -> str:
+    page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
+    return str(page["data"]["users"]["edges"][0]["node"]["id"])
+
+
+def bench_soak(stack: Stack, results: Results, seconds: int, user_id: str) -> None:
+    """``seconds`` of `user(id)` at 8 connections; RSS of each process sampled every 5 s."""
+    script = wrk_script(json.dumps({"query": SINGLE, "variables": {"id": user_id}}), "soak.lua")
+    samples: list[tuple[float, dict[str, float]]] = []
+    done = threading.Event()
+
+    def sample() -> None:
+        start = time.monotonic()
+        while not done.is_set():
+            samples.append((time.monotonic() - start, _stack_rss(stack)))
+            done.wait(5)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        figures = run_wrk("soak", f"{stack.gateway_url}/graphql", script, 8, seconds)
+    finally:
+        done.set()
+        sampler.join()
+    window = min(60.0, seconds / 3)
+    first = [rss for at, rss in samples if at <= window]
+    last = [rss for at, rss in samples if at >= seconds - window]
+    growth: dict[str, float] = {}
+    for name in first[0] if first else {}:
+        before = statistics.mean(r[name] for r in first if name in r)
+        after_values = [r[name] for r in last if name in r]
+        if after_values:
+            growth[name] = (statistics.mean(after_values) - before) / before * 100
+    worst = max(growth.values(), default=float("nan"))
+    results.load["soak"] = {8: figures}
+    results.targets.append(
+        Target(
+            f"RSS growth, {seconds} s soak at 8 conn",
+            f"worst {worst:+.1f}% ({max(growth, key=growth.get) if growth else '-'})",
+            f"first vs last {window:.0f} s mean, every stack process",
+            "< 10%",
+            bool(growth) and worst < 10 and figures["errors"] == 0,
+        )
+    )
+    for name, value in sorted(growth.items()):
+        results.info.append((f"soak RSS growth {name}", f"{value:+.1f}%"))
+
+
 # --- output ---------------------------------------------------------------------------------------
 
 
@@ -923,10 +1089,22 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per load level")
     parser.add_argument("--seed", type=int, default=200, help="demo users in the stack")
     parser.add_argument("--core-json", type=Path, help="the core library benchmark's --json file")
+    parser.add_argument(
+        "--signups", type=int, default=1000, help="burst size for the worker benchmark"
+    )
+    parser.add_argument(
+        "--soak", type=int, default=180, help="seconds of the memory soak (0 skips it)"
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     results = Results(machine=machine())
-    results.settings = {"seconds_per_level": args.duration, "seed": args.seed, "levels": LEVELS}
+    results.settings = {
+        "seconds_per_level": args.duration,
+        "seed": args.seed,
+        "levels": LEVELS,
+        "signups": args.signups,
+        "soak_s": args.soak,
+    }
     core_library(results, args.core_json)
     _section(results, "cold start", lambda: bench_cold_start(results))
     try:
@@ -943,6 +1121,14 @@ def main() -> int:
             _section(results, "server start", lambda: bench_server_start(stack, results))
             if shutil.which("wrk"):
                 _section(results, "signup/login", lambda: bench_auth(stack, results, args.duration))
+            if args.signups:
+                _section(results, "worker", lambda: bench_worker(stack, results, args.signups))
+            if args.soak and shutil.which("wrk"):
+                _section(
+                    results,
+                    "soak",
+                    lambda: bench_soak(stack, results, args.soak, _first_user(stack)),
+                )
             _section_value(results, "memory", lambda: bench_memory(stack, results) or 0.0)
     except Exception as exc:  # the stack did not start: say so, report the rest
         traceback.print_exc()
