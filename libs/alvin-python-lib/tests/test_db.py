@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from sample_models import Widget
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from alvin_python_lib import ids
 from alvin_python_lib.db import (
@@ -39,6 +42,80 @@ def test_statement_timeout_is_enforced_by_the_server(database_url: str) -> None:
             assert conn.execute(text("SHOW statement_timeout")).scalar() == "50ms"
             with pytest.raises(Exception, match="statement timeout"):
                 conn.execute(text("SELECT pg_sleep(2)"))
+    finally:
+        engine.dispose()
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def _terminate(database_url: str, pid: int) -> None:
+    admin = create_engine(database_url, poolclass=NullPool)
+    try:
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    finally:
+        admin.dispose()
+
+
+def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    pings: list[int] = []
+    original = engine.dialect.do_ping
+
+    def counting(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return original(dbapi_connection)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counting)
+    return pings
+
+
+def test_a_connection_idle_long_enough_is_pinged_and_replaced_when_dead(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, pre_ping_idle_s=1e-9)
+    try:
+        pings = _count_pings(engine, monkeypatch)
+        first = _backend_pid(engine)
+        _terminate(database_url, first)
+        second = _backend_pid(engine)  # the ping failed: a new connection, no error
+        assert second != first
+        assert pings == [1]
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_in_use_a_moment_ago_is_not_pinged(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, pre_ping_idle_s=3600)
+    try:
+        pings = _count_pings(engine, monkeypatch)
+        first = _backend_pid(engine)
+        assert _backend_pid(engine) == first
+        assert pings == []  # no round trip spent on a ping
+        # A connection that died while the pool trusted it: the statement fails, the pool is
+        # invalidated, and the next checkout reconnects.
+        _terminate(database_url, first)
+        with pytest.raises(OperationalError):
+            _backend_pid(engine)
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()
+
+
+def test_pre_ping_idle_zero_is_sqlalchemys_ping_at_every_checkout(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = create_engine(database_url, pool_size=1, max_overflow=0, pre_ping_idle_s=0)
+    try:
+        pings = _count_pings(engine, monkeypatch)
+        first = _backend_pid(engine)
+        assert _backend_pid(engine) == first
+        assert _backend_pid(engine) == first
+        assert len(pings) == 2  # every checkout but the first (a brand-new connection)
     finally:
         engine.dispose()
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 __all__ = ["create_engine", "normalize_url"]
 
@@ -34,13 +37,21 @@ def create_engine(
     connect_timeout: int = 5,
     echo: bool = False,
     pool_pre_ping: bool = True,
+    pre_ping_idle_s: float = 1.0,
     **kwargs: Any,
 ) -> Engine:
-    """Create an Engine with ``pool_pre_ping`` and, for PostgreSQL, server-side timeouts.
+    """Create an Engine that checks stale connections and, for PostgreSQL, sets server timeouts.
 
     ``statement_timeout_ms`` caps every statement on the server, so a stuck query fails with an
     error instead of holding a worker thread; ``connect_timeout`` bounds connection attempts so a
     database outage fails fast.
+
+    ``pool_pre_ping`` pings a pooled connection before handing it out, but only when it sat idle
+    in the pool for ``pre_ping_idle_s`` or more (0: at every checkout, SQLAlchemy's own pre-ping).
+    A connection returned a moment ago is almost always alive, and under load the ping was a
+    quarter of a short request's round trips. A connection that dies while busy (the database
+    restarted) fails its next statement instead; SQLAlchemy then invalidates the whole pool, so
+    the following checkouts reconnect, and the error maps to a retryable UNAVAILABLE.
     """
     parsed = normalize_url(url)
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
@@ -61,11 +72,38 @@ def create_engine(
             "pool_timeout": pool_timeout,
             "pool_recycle": pool_recycle,
         }
-    return sa.create_engine(
+    engine = sa.create_engine(
         parsed,
-        pool_pre_ping=pool_pre_ping,
+        pool_pre_ping=pool_pre_ping and pre_ping_idle_s <= 0,
         echo=echo,
         connect_args=connect_args,
         **pool_args,
         **kwargs,
     )
+    if pool_pre_ping and pre_ping_idle_s > 0:
+        _ping_when_idle(engine, pre_ping_idle_s)
+    return engine
+
+
+_IDLE_SINCE = "alvin.idle_since"
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(
+        dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection
+    ) -> None:
+        since = record.info.pop(_IDLE_SINCE, None)
+        if since is None or time.monotonic() - since < idle_s:
+            return  # a new connection, or one in use a moment ago
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and checks out (or opens) another one.
+            raise exc.DisconnectionError(str(error)) from error
+        if not alive:
+            raise exc.DisconnectionError("the connection did not answer a ping")
