@@ -23,6 +23,7 @@ import multiprocessing
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -409,6 +410,66 @@ def _raw_id(global_id: str) -> int:
         return int(base64.b64decode(global_id).decode().rsplit(":", 1)[-1])
 
 
+def _role(name: str, cmdline: str) -> str | None:
+    if name == "wrk":
+        return "wrk"
+    if name.startswith("postgres"):
+        return "postgres"
+    if "grpcserver" in cmdline:
+        return "user-service"
+    if "gateway_graphql.app" in cmdline:
+        return "gateway"
+    if "bare_app" in cmdline:
+        return "bare"
+    return None
+
+
+def _cpu_snapshot(stack: Stack) -> dict[int, tuple[str, float]]:
+    """pid -> (role, CPU seconds so far) for this run's processes that a request goes through.
+
+    The stack's processes, this script's children (wrk, the bare server) and the stack's own
+    PostgreSQL (the postmaster started on its data folder, and its backends).
+    """
+    import psutil
+
+    procs = psutil.Process(stack.process.pid).children(recursive=True)
+    procs += psutil.Process().children(recursive=True)
+    data_dir = str(stack.mail_dir.parent)
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(data_dir in part for part in proc.info["cmdline"] or ()):
+            procs += [proc, *proc.children(recursive=True)]
+    snapshot = {}
+    for proc in procs:
+        try:
+            role = _role(proc.name(), " ".join(proc.cmdline()))
+            if role:
+                times = proc.cpu_times()
+                snapshot[proc.pid] = (role, times.user + times.system)
+        except psutil.Error:
+            continue
+    return snapshot
+
+
+def wrk_with_cpu(
+    stack: Stack, label: str, url: str, script: Path, *, connections: int, duration: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``run_wrk`` plus the CPU milliseconds each role spent per request during the run."""
+    before = _cpu_snapshot(stack)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures = run_wrk(label, url, script, connections, duration)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, reaped by now
+    spent: dict[str, float] = {
+        "wrk": children.ru_utime
+        + children.ru_stime
+        - children_before.ru_utime
+        - children_before.ru_stime
+    }
+    for pid, (role, seconds) in _cpu_snapshot(stack).items():
+        spent[role] = spent.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+    requests = max(figures["rps"] * duration, 1.0)
+    return figures, {role: cpu / requests * 1000 for role, cpu in spent.items()}
+
+
 def bench_gateway(stack: Stack, results: Results, duration: int) -> None:
     page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
     user_id = page["data"]["users"]["edges"][0]["node"]["id"]
@@ -420,13 +481,25 @@ def bench_gateway(stack: Stack, results: Results, duration: int) -> None:
     script = wrk_script(body)
     load: dict[str, dict[int, dict[str, float]]] = {"gateway": {}, "bare": {}, "grpc": {}}
     results.load = load  # filled as it goes: a later failure keeps what was measured
+    cpu: dict[str, dict[str, float]] = {}
     for level in LEVELS:
-        load["gateway"][level] = run_wrk(
-            "gateway", f"{stack.gateway_url}/graphql", script, level, duration
+        load["gateway"][level], cpu_ms = wrk_with_cpu(
+            stack,
+            "gateway",
+            f"{stack.gateway_url}/graphql",
+            script,
+            connections=level,
+            duration=duration,
         )
+        if level == 8:
+            cpu["gateway"] = cpu_ms
     with bare_server(answer_body) as bare_url:
         for level in LEVELS:
-            load["bare"][level] = run_wrk("bare", bare_url, script, level, duration)
+            load["bare"][level], cpu_ms = wrk_with_cpu(
+                stack, "bare", bare_url, script, connections=level, duration=duration
+            )
+            if level == 8:
+                cpu["bare"] = cpu_ms
     for level in LEVELS:
         load["grpc"][level] = grpc_load(stack.grpc_target, _raw_id(user_id), level, duration)
 
@@ -464,6 +537,20 @@ def bench_gateway(stack: Stack, results: Results, duration: int) -> None:
         )
     )
     results.figures["user_id"] = user_id
+    results.figures["cpu_ms_per_request_at_8"] = cpu
+    for name, spent in cpu.items():
+        parts = ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(spent.items()) if ms >= 0.005)
+        results.info.append((f"CPU ms per request at 8 conn, {name}", parts))
+    own = {role: ms for role, ms in cpu.get("gateway", {}).items() if role != "wrk"}
+    bare_ms = cpu.get("bare", {}).get("bare")
+    if own and bare_ms:
+        results.info.append(
+            (
+                "throughput ratio bound on one machine",
+                f"bare {bare_ms:.2f} ms / (gateway + user-service + postgres) "
+                f"{sum(own.values()):.2f} ms = {bare_ms / sum(own.values()):.2f}x",
+            )
+        )
 
 
 def _median_latency_ms(fn: Callable[[], object], rounds: int = 21) -> float:
