@@ -171,7 +171,8 @@ def test_grpc_services_use_app_protocol_grpc(
     module: dict[str, list[Any]], services: dict[str, dict[str, Any]]
 ) -> None:
     grpc = [name for name, body in services.items() if "grpcserver" in body["command"]]
-    assert grpc == ["user_grpc"]
+    # every *_grpc service (tools/new_service.py adds one per new service), and only those
+    assert sorted(grpc) == sorted(name for name in SERVICES if name.endswith("_grpc"))
     for name in grpc:
         connect = services[name]["service_connect"]
         assert connect["app_protocol"] == "grpc"

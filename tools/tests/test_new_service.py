@@ -1,0 +1,183 @@
+"""tools/new_service.py: names, templates and the edits of shared files, without running them
+(test_makeityours.py generates a service in a copy of the kit and runs its sessions)."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tools import new_service as ns
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+ROOT = Path(__file__).resolve().parents[2]
+KIT = ns.KIT
+
+
+@pytest.mark.parametrize("name", ["billing", "billing-service", "billing_service"])
+def test_names(name: str, tmp_path: Path) -> None:
+    names = ns.service_names(name, tmp_path)
+    assert (names.svc, names.dist, names.pkg, names.camel, names.env) == (
+        "billing",
+        "billing-service",
+        "billing_service",
+        "Billing",
+        "BILLING_SERVICE",
+    )
+
+
+def test_names_of_several_words(tmp_path: Path) -> None:
+    names = ns.service_names("payment-methods", tmp_path)
+    assert (names.svc, names.short, names.dist, names.pkg, names.camel) == (
+        "payment_methods",
+        "payment-methods",
+        "payment-methods-service",
+        "payment_methods_service",
+        "PaymentMethods",
+    )
+
+
+@pytest.mark.parametrize("name", ["Billing", "1billing", "bill ing", "class", "gateway", "", KIT])
+def test_invalid_names_are_refused(name: str, tmp_path: Path) -> None:
+    with pytest.raises(ns.NewServiceError):
+        ns.service_names(name, tmp_path)
+
+
+def test_an_existing_service_is_refused() -> None:
+    with pytest.raises(ns.NewServiceError, match="already exists"):
+        ns.service_names("user", ROOT)
+
+
+def test_unknown_placeholders_fail() -> None:
+    with pytest.raises(ns.NewServiceError, match="unknown template placeholders"):
+        ns.render("{{svc}} {{nope}}", ns.ServiceNames("billing"))
+
+
+def test_templates_render_to_valid_files(tmp_path: Path) -> None:
+    names = ns.service_names("payment-methods", tmp_path)
+    files = ns.write_templates(names, tmp_path)
+    rel = {f.relative_to(tmp_path).as_posix() for f in files}
+    service = "services/payment-methods-service"
+    package = f"{service}/src/payment_methods_service"
+    for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
+        assert f"{package}/{layer}/__init__.py" in rel
+    assert f"{package}/utils/__init__.py" in rel
+    assert f"proto/{KIT}/payment_methods/v1/payment_methods_service.proto" in rel
+    assert f"{service}/Dockerfile" in rel
+    assert any(r.startswith(f"{package}/db/migrations/versions/") for r in rel)
+    assert "services/gateway-graphql/src/gateway_graphql/remote/payment_methods_service.py" in rel
+    for path in files:
+        text = path.read_text()
+        assert "{{" not in text
+        assert "__pkg__" not in path.as_posix()
+        if path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+    project = tomllib.loads((tmp_path / service / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "payment-methods-service"
+    assert project["project"]["scripts"] == {
+        "payment-methods-service": "payment_methods_service.commands:cli"
+    }
+    assert len(project["tool"]["importlinter"]["contracts"]) == 3
+    proto = (tmp_path / f"proto/{KIT}/payment_methods/v1/payment_methods_service.proto").read_text()
+    assert f"package {KIT}.payment_methods.v1;" in proto
+    assert "service PaymentMethodsService {" in proto
+
+
+def test_nothing_is_overwritten(tmp_path: Path) -> None:
+    names = ns.service_names("billing", tmp_path)
+    existing = tmp_path / "services/billing-service/README.md"
+    existing.parent.mkdir(parents=True)
+    existing.write_text("mine\n")
+    with pytest.raises(ns.NewServiceError, match="already exists"):
+        ns.write_templates(names, tmp_path)
+    assert existing.read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["README.md"]
+
+
+@pytest.fixture
+def shared_files(tmp_path: Path) -> Path:
+    """Copies of the files new_service edits."""
+    for rel in (
+        "docker-compose.yml",
+        ".env.example",
+        "pyproject.toml",
+        "services/gateway-graphql/pyproject.toml",
+    ):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    return tmp_path
+
+
+def test_edits_of_the_shared_files(shared_files: Path) -> None:
+    names = ns.service_names("billing", shared_files)
+    ns.edit_compose(shared_files, names)
+    ns.edit_root_pyproject(shared_files, names)
+    ns.edit_gateway(shared_files, names)
+
+    compose = yaml.safe_load((shared_files / "docker-compose.yml").read_text())
+    before = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert set(compose["services"]) - set(before["services"]) == {
+        "billing-postgres",
+        "billing-migrate",
+        "billing-grpc",
+    }
+    assert compose["services"]["billing-grpc"]["command"] == ["grpcserver"]
+    assert "billing-postgres-data" in compose["volumes"]
+    assert set(before["volumes"]) < set(compose["volumes"])
+    assert f"IMAGE_BILLING_SERVICE={KIT}/billing-service:dev" in (
+        (shared_files / ".env.example").read_text().splitlines()
+    )
+
+    root = tomllib.loads((shared_files / "pyproject.toml").read_text())
+    assert "billing_service" in root["tool"]["ruff"]["lint"]["isort"]["known-first-party"]
+    gateway = tomllib.loads((shared_files / "services/gateway-graphql/pyproject.toml").read_text())
+    assert "billing-service>=0.1,<0.2" in gateway["project"]["optional-dependencies"]["test"]
+    forbidden = [
+        c["forbidden_modules"]
+        for c in gateway["tool"]["importlinter"]["contracts"]
+        if "user_service" in c.get("forbidden_modules", [])
+    ]
+    assert forbidden == [["user_service", "billing_service"]]
+
+
+def test_an_unrecognised_layout_is_an_error(shared_files: Path) -> None:
+    (shared_files / "docker-compose.yml").write_text("services: {}\n")
+    with pytest.raises(ns.NewServiceError, match="compose"):
+        ns.edit_compose(shared_files, ns.ServiceNames("billing"))
+
+
+def test_graphql_is_refused_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ns.main(["billing", "--graphql"]) == 2
+    assert "not available yet" in capsys.readouterr().err
+
+
+def test_the_terraform_file_declares_the_ecs_service(tmp_path: Path) -> None:
+    hcl2 = pytest.importorskip("hcl2")
+    names = ns.service_names("payment-methods", tmp_path)
+    ns.write_templates(names, tmp_path)
+    options = hcl2.SerializationOptions(strip_string_quotes=True)
+    with (tmp_path / "deploy/terraform-ecs/payment-methods-service.tf").open() as file:
+        parsed = hcl2.load(file, serialization_options=options)
+    modules = {name: body for block in parsed["module"] for name, body in block.items()}
+    service = modules["payment_methods_grpc"]
+    assert service["command"] == ["grpcserver"]
+    assert service["entry_point"] == ["payment-methods-service"]
+    assert "PaymentMethodsService" in str(service["health_check"])
+    variables = {name for block in parsed["variable"] for name in block}
+    assert variables == {"payment_methods_database_url_secret_arn"}
+
+
+def test_the_terraform_tests_learn_the_new_service(tmp_path: Path) -> None:
+    rel = "deploy/terraform-ecs/tests/test_terraform.py"
+    (tmp_path / rel).parent.mkdir(parents=True)
+    shutil.copy(ROOT / rel, tmp_path / rel)
+    ns.edit_terraform_tests(tmp_path, ns.ServiceNames("billing"))
+    line = next(x for x in (tmp_path / rel).read_text().splitlines() if x.startswith("SERVICES"))
+    assert "billing_grpc" in ast.literal_eval(line.split("=", 1)[1].strip())
