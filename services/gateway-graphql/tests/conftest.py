@@ -7,6 +7,7 @@ import io
 import json
 import shutil
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from werkzeug.serving import make_server
 
 from alvin_python_lib.config import load_settings
 from alvin_python_lib.logging import configure_logging
@@ -147,3 +149,19 @@ def log_lines() -> Iterator[LogLines]:
     configure_logging(level="DEBUG", fmt="json", service="gateway-test", stream=stream)
     yield LogLines(stream)
     configure_logging(level="INFO", fmt="json", service="gateway-test")
+
+
+@pytest.fixture(scope="module")
+def live_gateway(user_service: UserServiceProcess) -> Iterator[str]:
+    """The gateway (APP_ENV=test) served over real HTTP by werkzeug in a thread: its base URL."""
+    settings = make_settings(user_service.target)
+    client = connect_user_service(settings)
+    server = make_server("127.0.0.1", 0, create_app(settings, user_service=client), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-gateway", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        client.close()

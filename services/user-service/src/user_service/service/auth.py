@@ -10,6 +10,7 @@ from functools import lru_cache
 
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from alvin_python_lib import telemetry
 from alvin_python_lib.db import transaction, utcnow
 from alvin_python_lib.errors import (
     FieldViolation,
@@ -24,7 +25,11 @@ from user_service.db.repository import session as session_repo
 from user_service.db.repository import throttle as throttle_repo
 from user_service.db.repository import user as user_repo
 from user_service.service.config import get_config
-from user_service.service.validation import normalize_email, password_violations
+from user_service.service.validation import (
+    MAX_EMAIL_LENGTH,
+    normalize_email,
+    password_violations,
+)
 
 # One message for unknown email, wrong password and inactive user: no account enumeration.
 INVALID_CREDENTIALS = "Invalid email or password."
@@ -65,16 +70,26 @@ def authenticate(
     """Check credentials and open a session; throttled per email and per client address."""
     config = get_config()
     normalized, _ = normalize_email(email)
-    keys = [f"email:{normalized}"] + ([f"ip:{client_ip}"] if client_ip else [])
+    # Bounded keys (the column holds 300 characters): an over-long email is invalid anyway, and
+    # an address is kept to 64 characters as in the session row.
+    email_key = f"email:{normalized[:MAX_EMAIL_LENGTH]}"
+    keys = [email_key] + ([f"ip:{client_ip[:64]}"] if client_ip else [])
     now = utcnow()
     _check_throttle(keys, now)
 
     user = user_repo.get_user_by_email(normalized) if normalized else None
     hasher = config.hasher
-    stored = user.password_hash if user is not None else _dummy_hash(repr(hasher))
+    # Keyed by the parameters themselves: repr() of a hasher is its address, which a later hasher
+    # with other parameters may reuse (the dummy hash would then cost more or less than a real one).
+    parameters = (
+        f"{hasher.type}:{hasher.time_cost}:{hasher.memory_cost}:{hasher.parallelism}"
+        f":{hasher.hash_len}:{hasher.salt_len}"
+    )
+    stored = user.password_hash if user is not None else _dummy_hash(parameters)
     ok: bool
     try:
-        ok = hasher.verify(stored, password)
+        with telemetry.span("password.verify"):
+            ok = hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or not user.is_active:
@@ -89,7 +104,7 @@ def authenticate(
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         user.last_login_at = now
-        throttle_repo.reset(f"email:{normalized}")
+        throttle_repo.reset(email_key)
         session_repo.add_session(
             UserSession(
                 user_id=user.id,

@@ -234,6 +234,19 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
             return self.run(request=request)
         except HTTPException as error:
             return error_response(error.status_code, error.reason)
+        except UnicodeDecodeError:  # graphql-server decodes the body as UTF-8 unchecked
+            return error_response(400, "The request body is not valid UTF-8.")
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """The body (or ``variables`` parameter) as a JSON object; 400 for anything else,
+        including JSON nested too deeply for the parser."""
+        try:
+            parsed = self.decode_json(data)
+        except (ValueError, RecursionError) as error:
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        return parsed
 
     def render_graphql_ide(self, request: Request, request_data: GraphQLRequestData) -> Response:
         html = render_page(

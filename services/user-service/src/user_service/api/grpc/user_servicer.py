@@ -11,6 +11,7 @@ import grpc
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.errors import InvalidArgument
+from user_service.api.grpc.checks import refuse_nul_characters
 from user_service.api.grpc.convert import timestamp, user_to_proto
 from user_service.service import auth, users
 
@@ -21,6 +22,7 @@ def _require_id(value: int, field: str = "id") -> int:
     return value
 
 
+@refuse_nul_characters(pb.DESCRIPTOR.services_by_name["UserService"])
 class UserServicer(pb_grpc.UserServiceServicer):
     """The user-service's gRPC API."""
 
