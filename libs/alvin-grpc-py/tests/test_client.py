@@ -158,3 +158,31 @@ def test_a_new_request_id_per_call_when_none_is_bound(serve: Any, handlers: Hand
 def test_create_channel_validates_arguments() -> None:
     with pytest.raises(ValueError, match="go together"):
         create_channel("127.0.0.1:1", client_certificate_chain=b"x")
+
+
+@pytest.mark.timeout(30)
+def test_round_robin_spreads_calls_over_every_address(grpc_server_factory: Any) -> None:
+    first, second = Handlers(), Handlers()
+    server_a, _ = grpc_server_factory([first.registration()])
+    server_b, _ = grpc_server_factory([second.registration()])
+    target = f"ipv4:127.0.0.1:{server_a.port},127.0.0.1:{server_b.port}"
+
+    pick_first = create_channel(target)
+    round_robin = create_channel(target, load_balancing_policy="round_robin")
+    try:
+        for n in range(10):
+            Stub(pick_first).Echo(wrappers_pb2.StringValue(value=f"p{n}"))
+        # pick_first: every call on one address
+        assert sorted([sum(first.calls.values()), sum(second.calls.values())]) == [0, 10]
+
+        before = sum(first.calls.values()), sum(second.calls.values())
+        for n in range(20):
+            Stub(round_robin).Echo(wrappers_pb2.StringValue(value=f"r{n}"))
+        # round_robin: both addresses get calls (the first ones may go to whichever connected first)
+        to_first = sum(first.calls.values()) - before[0]
+        to_second = sum(second.calls.values()) - before[1]
+        assert to_first + to_second == 20
+        assert min(to_first, to_second) >= 5, (to_first, to_second)
+    finally:
+        pick_first.close()
+        round_robin.close()

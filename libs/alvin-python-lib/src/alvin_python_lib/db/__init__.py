@@ -7,6 +7,7 @@ from alvin_python_lib.db.database import (
     set_test_binding,
     transaction,
 )
+from alvin_python_lib.db.deadline import statement_deadline
 from alvin_python_lib.db.engine import create_engine, normalize_url
 from alvin_python_lib.db.errors import (
     domain_error_from_integrity,
@@ -33,6 +34,7 @@ __all__ = [
     "make_metadata",
     "normalize_url",
     "set_test_binding",
+    "statement_deadline",
     "transaction",
     "translate_db_errors",
     "unique_violation_field",

@@ -10,6 +10,8 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from alvin_python_lib.db.deadline import install_statement_deadline
+
 __all__ = ["create_engine", "normalize_url"]
 
 
@@ -82,6 +84,7 @@ def create_engine(
     )
     if pool_pre_ping and pre_ping_idle_s > 0:
         _ping_when_idle(engine, pre_ping_idle_s)
+    install_statement_deadline(engine)  # statement_deadline(...) blocks: see db.deadline
     return engine
 
 

@@ -5,11 +5,32 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
-from sqlalchemy.exc import IntegrityError, NoResultFound
+from sqlalchemy.exc import (
+    DBAPIError,
+    DisconnectionError,
+    IntegrityError,
+    NoResultFound,
+    OperationalError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from alvin_python_lib.errors import AlreadyExists, DomainError, InvalidArgument, NotFound
+from alvin_python_lib.errors import (
+    AlreadyExists,
+    DomainError,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
-__all__ = ["domain_error_from_integrity", "translate_db_errors", "unique_violation_field"]
+__all__ = [
+    "DATABASE_UNAVAILABLE_MESSAGE",
+    "domain_error_from_integrity",
+    "translate_db_errors",
+    "unavailable_error",
+    "unique_violation_field",
+]
+
+DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again later."
 
 _UNIQUE_VIOLATION = "23505"
 _FOREIGN_KEY_VIOLATION = "23503"
@@ -77,3 +98,18 @@ def translate_db_errors(
         if error is None:
             raise
         raise error from exc
+
+
+def unavailable_error(exc: BaseException) -> Unavailable | None:
+    """``Unavailable`` when ``exc`` says the database cannot serve now, else None.
+
+    That is: it cannot be reached or the connection was lost (server stopped, restarting, network),
+    the pool had no free connection within ``pool_timeout``, or the server gave up on the statement
+    (``statement_timeout``, lock timeout, deadlock, admin shutdown: SQLSTATE classes 08, 40, 53,
+    55, 57 arrive as ``OperationalError``). The caller may retry these; they are not bugs.
+    """
+    if isinstance(exc, OperationalError | PoolTimeoutError | DisconnectionError):
+        return Unavailable(DATABASE_UNAVAILABLE_MESSAGE)
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return Unavailable(DATABASE_UNAVAILABLE_MESSAGE)
+    return None

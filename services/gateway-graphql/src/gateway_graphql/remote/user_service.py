@@ -134,13 +134,16 @@ class UserServiceClient(BaseClient[pb_grpc.UserServiceStub]):
         token: str | SecretStr | None = None,
         timeout_s: float = 2.0,
         max_attempts: int = 3,
+        load_balancing_policy: str | None = None,
+        max_reconnect_backoff_s: float | None = None,
         tls: bool = False,
         root_certificates: bytes | None = None,
         interceptors: Sequence[Any] = (),
     ) -> UserServiceClient:
         """A client on a new channel to ``target`` (see the module docstring).
 
-        ``interceptors`` run after the metadata interceptor (tests count calls with one).
+        ``interceptors`` run after the metadata interceptor (tests count calls with one);
+        ``load_balancing_policy="round_robin"`` spreads calls over every address of ``target``.
         """
         channel = create_channel(
             target,
@@ -150,6 +153,10 @@ class UserServiceClient(BaseClient[pb_grpc.UserServiceStub]):
             default_timeout=timeout_s,
             retry_methods=retry_methods(),
             max_attempts=max_attempts,  # 1: no retries
+            load_balancing_policy=load_balancing_policy,
+            max_reconnect_backoff_s=max_reconnect_backoff_s,
+            # round_robin also skips replicas whose health says NOT_SERVING (draining, database down)
+            health_check_service=SERVICE_NAME if load_balancing_policy == "round_robin" else None,
             interceptors=interceptors,
         )
         return cls(channel)

@@ -21,7 +21,7 @@ def create_app(settings: Settings, **overrides: Any) -> Celery:
         broker_url=settings.redis_url,
         database=database,
         include=TASK_MODULES,
-        **overrides,
+        **{"visibility_timeout": settings.task_visibility_timeout_s, **overrides},
     )
     for module in TASK_MODULES:  # register the shared tasks with this app now
         __import__(module)
