@@ -3,8 +3,13 @@
 Per package (discovered from ``libs/*`` and ``services/*``, so a new folder needs no edit here):
 ``tests-<package>``. Whole kit: ``lint`` (ruff check + format check), ``typecheck`` (mypy per
 package), ``proto`` (buf lint, format and breaking checks; generated stubs up to date),
-``compose`` (Dockerfiles, docker-compose.yml and nginx.conf checked statically) and ``browser``
-(GraphiQL in headless Chromium). Plain ``nox`` runs what CI needs; ``nox -l`` lists everything.
+``compose`` (Dockerfiles, docker-compose.yml and nginx.conf checked statically), ``browser``
+(GraphiQL in headless Chromium), ``e2e`` (the stack end to end, traces and metrics included),
+``faults`` (processes killed, servers stopped, load), ``security`` (bandit, pip-audit),
+``versions``, ``boundaries``, ``polyrepo``, ``terraform`` and ``makeityours`` (the rename and
+new-service generators, run in copies of the kit). Off by default: ``bench``, ``up``, ``clean``,
+``publish``, ``release``, ``rename``, ``new-service``. Plain ``nox`` runs what CI needs;
+``nox -l`` lists everything.
 
 Local libraries are installed from their folders in editable mode before the package under test,
 so the requirements a package declares (``alvin-python-lib>=0.1,<0.2``) stay as they are and are
@@ -15,9 +20,12 @@ to someone else.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +49,15 @@ STACK_TOOLS = (
     "services/user-service[dev]",
     "honcho>=2,<3",
 )
-E2E_TOOLS = ("gql[requests]>=3.5,<5", "pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9")
+E2E_TOOLS = (
+    "gql[requests]>=3.5,<5",
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+    "psutil>=5.9",
+    # e2e/test_observability.py: the OTLP receiver decodes spans, the metrics test parses scrapes
+    "opentelemetry-proto>=1.30,<2",
+    "prometheus-client>=0.20,<1",
+)
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
@@ -162,10 +178,12 @@ for _package in PACKAGES:
 
 @nox.session(python=PYTHON, tags=["checks"])
 def lint(session: nox.Session) -> None:
-    """ruff check and ruff format --check over the whole kit."""
-    session.install(RUFF)
+    """ruff check and ruff format --check over the whole kit; detect-secrets against the
+    committed .secrets.baseline (see security-exceptions.md)."""
+    session.install(RUFF, DETECT_SECRETS)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    _check_secrets(session)
 
 
 @nox.session(python=PYTHON, tags=["checks"])
@@ -175,6 +193,62 @@ def typecheck(session: nox.Session) -> None:
     session.install(MYPY)
     for package in PACKAGES:
         session.run("mypy", str((package / "src").relative_to(ROOT)))
+
+
+DETECT_SECRETS = "detect-secrets==1.5.0"  # pragma: allowlist secret (a pin, not a secret)
+SECRETS_BASELINE = ROOT / ".secrets.baseline"
+
+
+def _check_secrets(session: nox.Session) -> None:
+    """Fail on a possible secret in any file git knows (tracked or not ignored) that the
+    baseline does not list, and on a baseline entry audited as a real secret.
+
+    Entries match by file and hashed value, not by line, so moving code does not fail the
+    check. To accept new false positives: ``detect-secrets scan --baseline .secrets.baseline
+    $(git ls-files)``, then review them (``detect-secrets audit .secrets.baseline``).
+    """
+    listed = _git("ls-files", "--cached", "--others", "--exclude-standard", "-z").stdout
+    baseline_name = SECRETS_BASELINE.name  # its hashes look like secrets themselves
+    files = sorted(
+        {n for n in listed.split("\0") if n and n != baseline_name and (ROOT / n).is_file()}
+    )
+    file_list = Path(session.create_tmp()) / "secret-scan-files.txt"
+    file_list.write_text("\n".join(files))
+    # The list goes through a file: hundreds of paths would flood the log as arguments.
+    scan = (
+        "import subprocess, sys; files = open(sys.argv[1]).read().splitlines(); "
+        "sys.exit(subprocess.call(['detect-secrets', 'scan', *files]))"
+    )
+    found = json.loads(session.run("python", "-c", scan, str(file_list), silent=True) or "{}")
+    baseline = json.loads(SECRETS_BASELINE.read_text())
+    known = {
+        (name, entry["hashed_secret"])
+        for name, entries in baseline["results"].items()
+        for entry in entries
+    }
+    new = [
+        f"{name}:{entry['line_number']}: {entry['type']}"
+        for name, entries in found["results"].items()
+        for entry in entries
+        if (name, entry["hashed_secret"]) not in known
+    ]
+    real = [
+        f"{name}:{entry['line_number']}: {entry['type']}"
+        for name, entries in baseline["results"].items()
+        for entry in entries
+        if entry.get("is_secret") is True
+    ]
+    if new or real:
+        session.error(
+            "possible secrets not in .secrets.baseline:\n  "
+            + "\n  ".join(new)
+            + (
+                "\nbaseline entries audited as real secrets:\n  " + "\n  ".join(real)
+                if real
+                else ""
+            )
+        )
+    session.log(f"detect-secrets: {len(files)} files, no secret outside the audited baseline")
 
 
 def _git(*args: str) -> subprocess.CompletedProcess[str]:
@@ -531,3 +605,173 @@ def terraform(session: nox.Session) -> None:
     session.run("pytest", str(TERRAFORM_ECS / "tests"), "-q", "-p", "no:cacheprovider")
     session.chdir(ECS_DEPLOY)
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+
+
+# --- faults: fault injection and load against the real stack (issue 10) ------------------------
+@nox.session(python=PYTHON, tags=["faults"])
+def faults(session: nox.Session) -> None:
+    """Break the stack on purpose (kills, restarts, slow database) and load it; see faults/README.md.
+
+    The load runs 15 s by default; `nox -s faults -- --load-seconds 60` (or FAULTS_LOAD_SECONDS)
+    gives the full minute. The last line is `faults: N passed, N failed`.
+    """
+    _install_local(session, *SERVICES, extra=None, also=[*STACK_TOOLS, *E2E_TOOLS])
+    session.run("pytest", "faults", "-p", "no:cacheprovider", "--timeout", "180", *session.posargs)
+
+
+# --- security: static analysis and known vulnerabilities (issue 10) ----------------------------
+SECURITY_TOOLS = ("bandit==1.9.4", "pip-audit==2.10.1", "uv>=0.4")
+# Where pip-audit looks a release up (its default vulnerability service). Probed first: see below.
+PYPI_RELEASE_JSON = "https://pypi.org/pypi/pip-audit/2.10.1/json"
+# Vulnerabilities pip-audit may report that we accept, each with its reason (also listed in
+# security-exceptions.md). Empty: nothing is accepted today.
+PIP_AUDIT_IGNORED: dict[str, str] = {}
+
+
+def _vulnerability_service_answers() -> str | None:
+    """None when PyPI's per-release JSON API (pip-audit's vulnerability source) answers; else why."""
+    try:
+        with urllib.request.urlopen(PYPI_RELEASE_JSON, timeout=15) as response:
+            response.read(1)
+    except (urllib.error.URLError, OSError) as error:
+        return f"{PYPI_RELEASE_JSON} does not answer ({error})"
+    return None
+
+
+def _local_closure(package: Path) -> dict[Path, set[str]]:
+    """The local packages (libraries and services) that ``package`` needs, with their extras."""
+    by_name = {_project_name(path): path for path in PACKAGES}
+    found: dict[Path, set[str]] = {}
+    queue: list[tuple[Path, set[str] | None]] = [(package, None)]  # None: every extra
+    while queue:
+        current, extras = queue.pop()
+        project = _pyproject(current)["project"]
+        texts = list(project.get("dependencies", []))
+        for extra, group in project.get("optional-dependencies", {}).items():
+            if extras is None or extra in extras:
+                texts += group
+        for requirement in map(Requirement, texts):
+            path = by_name.get(canonicalize_name(requirement.name))
+            if path is None or path == package:
+                continue
+            new = set(requirement.extras) - found.get(path, set())
+            if path not in found or new:
+                found.setdefault(path, set()).update(requirement.extras)
+                queue.append((path, set(requirement.extras)))
+    return found
+
+
+@nox.session(python=PYTHON, tags=["checks"])
+def security(session: nox.Session) -> None:
+    """bandit over libs/ services/ tools/ deploy/ ([tool.bandit] in pyproject.toml); pip-audit over
+    each package's resolved dependencies (with its test extra), see security-exceptions.md.
+
+    Where PyPI's vulnerability data cannot be reached (as on the kit's offline machines) the audit
+    is SKIPPED with a warning, unless SECURITY_AUDIT_REQUIRED=1, which makes that a failure.
+    """
+    session.install(*SECURITY_TOOLS)
+    session.run(
+        "bandit", "-c", "pyproject.toml", "-r", "libs", "services", "tools", "deploy",
+        "--quiet", "--severity-level", "low", "--confidence-level", "low",
+    )  # fmt: skip
+
+    locks = Path(session.create_tmp()) / "audit"
+    locks.mkdir(exist_ok=True)
+    audited = [*PACKAGES, ECS_DEPLOY]  # every package of the kit with a pyproject.toml
+    local = {_project_name(path) for path in audited}
+    for package in audited:
+        # Each package resolved on its own with its test extra; the local packages it needs
+        # (and only those) come from their folders: they are not on the index.
+        specs = [
+            f"-e {path.relative_to(ROOT)}[{','.join(sorted(extras))}]"
+            if extras
+            else f"-e {path.relative_to(ROOT)}"
+            for path, extras in sorted(_local_closure(package).items())
+        ]
+        specs.append(f"-e {package.relative_to(ROOT)}[test]")
+        source = locks / f"{package.name}.in"
+        source.write_text("\n".join(specs) + "\n")
+        resolved = locks / f"{package.name}.resolved.txt"
+        session.run(
+            "uv", "pip", "compile", "--quiet", "--no-header", "--no-annotate",
+            "--python", session.virtualenv.location + "/bin/python",
+            str(source), "-o", str(resolved),
+        )  # fmt: skip
+        pinned = [
+            line
+            for line in resolved.read_text().splitlines()
+            if line.strip()
+            and not line.startswith("-e ")
+            and canonicalize_name(line.split("==")[0]) not in local
+        ]
+        (locks / f"{package.name}.txt").write_text("\n".join(pinned) + "\n")
+        session.log(f"{package.name}: {len(pinned)} third-party distributions resolved")
+
+    unreachable = _vulnerability_service_answers()
+    if unreachable is not None:
+        reason = f"the vulnerability service cannot be reached: {unreachable}"
+        if os.environ.get("SECURITY_AUDIT_REQUIRED") == "1":
+            session.error(f"pip-audit cannot run (SECURITY_AUDIT_REQUIRED=1): {reason}")
+        session.warn(f"pip-audit SKIPPED: {reason} (resolved requirements kept in {locks})")
+        return
+    ignores = [arg for vuln in PIP_AUDIT_IGNORED for arg in ("--ignore-vuln", vuln)]
+    for package in audited:
+        # --strict: a dependency that cannot be audited fails the session instead of a quiet skip
+        session.run(
+            "pip-audit", "--strict", "--no-deps", "--disable-pip", "--progress-spinner", "off",
+            "-r", str(locks / f"{package.name}.txt"), *ignores,
+        )  # fmt: skip
+
+
+# --- Make it yours (issue 12): rename the kit, add a service -------------------------------------
+# The logic lives in tools/rename.py and tools/new_service.py (templates in tools/templates/); both
+# regenerate the protobuf stubs, hence the proto generators, and re-sort imports with ruff.
+# detect-secrets: rename re-hashes .secrets.baseline (renamed placeholders hash differently)
+MAKE_IT_YOURS_TOOLS = (*PROTO_TOOLS, RUFF, "detect-secrets>=1.5,<1.6")
+
+
+@nox.session(python=PYTHON, default=False)
+def rename(session: nox.Session) -> None:
+    """Rename the kit: `nox -s rename -- --to acme [--dest DIR | --in-place]` (see tools/rename.py)."""
+    if not any(arg == "--to" or arg.startswith("--to=") for arg in session.posargs):
+        session.error("usage: nox -s rename -- --to NAME [--dest DIR | --in-place]")
+    session.install(*MAKE_IT_YOURS_TOOLS)
+    session.run("python", "tools/rename.py", *session.posargs)
+
+
+@nox.session(name="new-service", python=PYTHON, default=False)
+def new_service(session: nox.Session) -> None:
+    """Add a gRPC service: `nox -s new-service -- billing` (see tools/new_service.py)."""
+    if not session.posargs:
+        session.error("usage: nox -s new-service -- NAME [--grpc]")
+    session.install(*MAKE_IT_YOURS_TOOLS)
+    session.run("python", "tools/new_service.py", *session.posargs)
+
+
+# The slow tests rename a copy of the kit and run its own proto and tests-<package> sessions, then
+# add a service to it and run proto, tests-<service>, compose and the gateway's client test there:
+# ~5.5 minutes on 2 cores in a fresh clone (warm uv cache), ~3 when the copies' venvs are kept
+# from a previous run. `nox -s makeityours -- -m "not slow"`: the unit tests only (seconds).
+@nox.session(python=PYTHON, tags=["checks"])
+def makeityours(session: nox.Session) -> None:
+    """Tests of `rename` and `new-service`, the slow ones in a temporary copy of the kit."""
+    session.install(
+        *MAKE_IT_YOURS_TOOLS,
+        *TOOLS_TESTS,
+        "PyYAML>=6",
+        "python-hcl2>=8,<9",
+        "nox>=2024.10",
+        "uv>=0.4",
+    )
+    envdir = Path(session.create_tmp()) / "inner-nox"  # the copies' venvs, reused between runs
+    session.run(
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tools/tests/test_rename.py",
+        "tools/tests/test_new_service.py",
+        "tools/tests/test_makeityours.py",
+        *session.posargs,
+        env={"MAKEITYOURS_NOX_ENVDIR": str(envdir)},
+    )

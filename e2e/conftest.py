@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from otlp_receiver import OtlpReceiver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +35,10 @@ class Stack:
     data_dir: Path
     log_path: Path
     pids: set[int] = field(default_factory=set)
+    # process name -> its Prometheus /metrics port ("gateway", "grpc", "worker", "scheduler")
+    metrics_ports: dict[str, int] = field(default_factory=dict)
+    # every span the processes exported (OTLP over HTTP to a receiver in this test process)
+    traces: OtlpReceiver | None = None
 
     @property
     def graphql_url(self) -> str:
@@ -75,10 +80,21 @@ def _wait_ready(stack: Stack, timeout: float) -> None:
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP trace receiver on a free port (what a collector would be in production)."""
+    receiver = OtlpReceiver()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
     log_path = data_dir / "stack.log"
     gateway_port = _free_port()
+    metrics_ports = {name: _free_port() for name in ("gateway", "grpc", "worker", "scheduler")}
     env = {
         **os.environ,
         "GATEWAY_PORT": str(gateway_port),
@@ -87,7 +103,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "USER_SERVICE_LOG_FORMAT": "json",
         "GATEWAY_LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
+        # tracing: every process exports its spans to the receiver, within 0.2 s
+        "USER_SERVICE_OTEL_EXPORTER": "otlp-http",
+        "GATEWAY_OTEL_EXPORTER": "otlp-http",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        # metrics: one /metrics port per process
+        "GATEWAY_METRICS_PORT": str(metrics_ports["gateway"]),
+        "STACK_GRPC_METRICS_PORT": str(metrics_ports["grpc"]),
+        "STACK_WORKER_METRICS_PORT": str(metrics_ports["worker"]),
+        "STACK_SCHEDULER_METRICS_PORT": str(metrics_ports["scheduler"]),
     }
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
     with log_path.open("wb") as log:
@@ -104,7 +131,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             cwd=ROOT,
             start_new_session=True,
         )
-    stack = Stack(process, f"http://127.0.0.1:{gateway_port}", data_dir, log_path)
+    stack = Stack(
+        process,
+        f"http://127.0.0.1:{gateway_port}",
+        data_dir,
+        log_path,
+        metrics_ports=metrics_ports,
+        traces=otlp_receiver,
+    )
     try:
         _wait_ready(stack, timeout=90)
         stack.remember_pids()

@@ -129,6 +129,24 @@ def procfile(env: Mapping[str, str]) -> dict[str, str]:
     return processes
 
 
+# Each user-service process reads USER_SERVICE_METRICS_PORT; on one machine they need one port each.
+METRICS_PORT_SETTINGS = {
+    "grpc": "STACK_GRPC_METRICS_PORT",
+    "worker": "STACK_WORKER_METRICS_PORT",
+    "scheduler": "STACK_SCHEDULER_METRICS_PORT",
+}
+
+
+def process_env(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """The environment of process ``name``: its own metrics port when STACK_<NAME>_METRICS_PORT is
+    set (the gateway reads GATEWAY_METRICS_PORT directly)."""
+    own = dict(env)
+    setting = METRICS_PORT_SETTINGS.get(name)
+    if setting and env.get(setting):
+        own["USER_SERVICE_METRICS_PORT"] = env[setting]
+    return own
+
+
 def banner(env: Mapping[str, str], processes: Mapping[str, str]) -> str:
     """Where to go, printed once everything is starting."""
     lines = ["", "The stack is starting (Ctrl-C stops everything):"]
@@ -174,7 +192,7 @@ def run(argv: list[str] | None = None) -> int:
         processes = procfile(proc_env)
         manager = Manager()
         for name, command in processes.items():
-            manager.add_process(name, command, env=proc_env, cwd=str(ROOT))
+            manager.add_process(name, command, env=process_env(proc_env, name), cwd=str(ROOT))
         print(banner(proc_env, processes), flush=True)
         manager.loop()  # returns when a process exits or on SIGINT/SIGTERM (all are stopped)
         print("stopping the embedded servers", flush=True)

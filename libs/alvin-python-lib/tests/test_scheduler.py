@@ -18,6 +18,7 @@ import pytest
 
 pytest.importorskip("apscheduler")
 
+from prometheus_client import REGISTRY
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
@@ -174,6 +175,20 @@ def test_one_replica_runs_each_tick(replicas: Callable[..., Replica]) -> None:
     assert leader.scheduler.stats["tick"].runs == len(leader.runs)
     # Ticks are aligned across replicas: the follower skipped ticks that the leader ran.
     assert set(follower.skips) & set(leader.runs)
+    # The same counts as Prometheus series (both replicas share this process's registry).
+    name = leader.scheduler.name
+
+    def runs(outcome: str) -> float:
+        labels = {"scheduler": name, "job": "tick", "outcome": outcome}
+        return REGISTRY.get_sample_value("scheduler_job_runs_total", labels) or 0.0
+
+    assert runs("ok") == len(leader.runs)
+    assert runs("skipped") == len(follower.skips)
+    assert runs("error") == 0
+    duration = {"scheduler": name, "job": "tick"}
+    assert REGISTRY.get_sample_value("scheduler_job_duration_seconds_count", duration) == len(
+        leader.runs
+    )
 
 
 def wait_for_settled_tick(leader: Replica, follower: Replica) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -81,15 +82,24 @@ def test_configuration(redis_url: str) -> None:
     assert conf.worker_prefetch_multiplier == 1
     assert conf.worker_cancel_long_running_tasks_on_connection_loss is True
     assert conf.broker_connection_retry_on_startup is True
-    assert conf.broker_transport_options == {"visibility_timeout": 120, "max_retries": 3}
+    assert conf.broker_transport_options == {
+        "visibility_timeout": 120,
+        "unacked_restore_interval": 10.0,  # sweep for unacknowledged messages, scan every time
+        "unacked_restore_throttle": 1,
+        "max_retries": 3,
+    }
     assert conf.task_track_started is True
     assert conf.timezone == "UTC"
     assert conf.task_time_limit == 60  # overrides are applied
     assert conf.broker_url == celery_broker_url(redis_url)
     assert issubclass(app.Task, IdempotentTask)
     assert create_celery_app("d", broker_url="memory://").conf.broker_transport_options == {
-        "visibility_timeout": 3600
+        "visibility_timeout": 3600,
+        "unacked_restore_interval": 10.0,
+        "unacked_restore_throttle": 1,
     }
+    short = create_celery_app("e", broker_url="memory://", visibility_timeout=3)
+    assert short.conf.broker_transport_options["unacked_restore_interval"] == 1.5
 
 
 def test_published_message_is_json_with_request_id(redis_url: str, redis: Any) -> None:
@@ -277,3 +287,42 @@ def test_shared_tasks_published_from_other_threads_use_the_factory_app(redis_url
     thread.join()
     assert seen == [app.conf.broker_url]
     app.close()
+
+
+def test_task_runs_are_counted_timed_and_logged(redis_url: str, redis: Any) -> None:
+    from prometheus_client import REGISTRY
+
+    from alvin_python_lib.logging import configure_logging
+
+    app = make_app(redis_url)
+    name_ok, name_bad = f"t.ok.{uuid.uuid4().hex[:6]}", f"t.bad.{uuid.uuid4().hex[:6]}"
+
+    @app.task(shared=False, name=name_ok)
+    def ok() -> int:
+        return 1
+
+    @app.task(shared=False, name=name_bad)
+    def bad() -> None:
+        raise ValueError("boom")
+
+    def sample(metric: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+    stream = io.StringIO()
+    with worker(app):
+        configure_logging(fmt="json", stream=stream)  # after the worker set its log level up
+        assert ok.delay().get(timeout=TIMEOUT) == 1
+        assert ok.delay().get(timeout=TIMEOUT) == 1
+        with pytest.raises(ValueError, match="boom"):
+            bad.delay().get(timeout=TIMEOUT)
+    assert sample("celery_tasks_total", task=name_ok, state="SUCCESS") == 2
+    assert sample("celery_tasks_total", task=name_bad, state="FAILURE") == 1
+    assert sample("celery_task_duration_seconds_count", task=name_ok) == 2
+    done = [
+        json.loads(line)
+        for line in stream.getvalue().splitlines()
+        if line.startswith("{") and '"task.done"' in line
+    ]
+    by_task = {(line["task"], line["state"]) for line in done}
+    assert {(name_ok, "SUCCESS"), (name_bad, "FAILURE")} <= by_task
+    assert all(line["duration_ms"] >= 0 and line["request_id"] for line in done)

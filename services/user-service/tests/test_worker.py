@@ -14,7 +14,7 @@ from user_service.app.celery import create_app
 from user_service.app.settings import Settings
 from user_service.db.models import OutboxMessage, SentEmail
 from user_service.tasks.email import send_welcome_email
-from user_service.tasks.outbox import relay_outbox
+from user_service.tasks.outbox import relay_outbox, relay_pending
 from user_service.test.factories import make_user
 from user_service.test.smtp import SmtpCatcher
 
@@ -65,3 +65,16 @@ def test_the_task_carries_the_request_id_of_the_signup(
     (raw,) = redis.lrange("celery", 0, -1)
     message = json.loads(raw)
     assert message["headers"]["request_id"] == "req-from-signup"
+
+
+def test_one_tick_relays_every_pending_batch(db: Session, celery_app: Any, redis: Any) -> None:
+    for n in range(7):
+        make_user(email=f"burst-{n}@example.com")
+    assert relay_pending(batch_size=3) == 7  # batches of 3, 3 and 1 in one call
+    assert relay_pending(batch_size=3) == 0
+    assert db.scalar(select(func.count()).where(OutboxMessage.relayed_at.is_(None))) == 0
+    assert redis.llen("celery") == 7
+    for n in range(3):
+        make_user(email=f"capped-{n}@example.com")
+    assert relay_pending(batch_size=1, max_batches=2) == 2  # the cap leaves the rest for later
+    assert relay_pending(batch_size=1) == 1

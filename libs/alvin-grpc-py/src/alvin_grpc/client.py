@@ -46,6 +46,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from pydantic import SecretStr
 
 from alvin_grpc.errors import from_rpc_error
+from alvin_python_lib import telemetry
 from alvin_python_lib.errors import DomainError
 from alvin_python_lib.logging import REQUEST_ID_HEADER, get_request_id
 
@@ -213,6 +214,9 @@ def create_channel(
     initial_backoff_s: float = 0.1,
     max_backoff_s: float = 2.0,
     backoff_multiplier: float = 2.0,
+    load_balancing_policy: str | None = None,
+    max_reconnect_backoff_s: float | None = None,
+    health_check_service: str | None = None,
     default_timeout: float | None = 5.0,
     token: str | SecretStr | None = None,
     max_message_bytes: int = 4 * _MIB,
@@ -228,8 +232,20 @@ def create_channel(
       ``grpc_keepalive_min_ping_interval_s`` of 10 s accepts anything slower).
     - a retry policy for ``UNAVAILABLE`` on ``retry_methods`` only (see
       :func:`retry_service_config`).
+    - ``load_balancing_policy`` (``"round_robin"``, ``"pick_first"``; None: gRPC's default,
+      pick_first) goes into the service config; with a target that lists several addresses
+      (``ipv4:10.0.0.1:50051,10.0.0.2:50051``) or a DNS name with several records,
+      ``round_robin`` spreads the calls over all of them and skips those that are down.
+    - ``health_check_service`` turns on client-side health checking (with ``round_robin``): the
+      channel watches each address's ``grpc.health.v1.Health/Watch`` for that service name and
+      sends no calls to one that reports NOT_SERVING (a server draining before it stops).
+    - ``max_reconnect_backoff_s`` caps the wait between attempts to reconnect to an address that
+      went away (gRPC's default grows to 120 s, so a server restarted after a long outage could
+      wait that long for calls); None keeps gRPC's default.
     - :class:`ClientMetadataInterceptor`: request id, ``token``, ``default_timeout`` (None: no
       default deadline); ``interceptors`` run after it.
+    - when tracing is on (:mod:`alvin_python_lib.telemetry`), OpenTelemetry's client interceptor:
+      a span per call and the ``traceparent`` metadata.
     - ``options`` (grpcio channel arguments) come last and win.
     """
     if (client_certificate_chain is None) != (client_private_key is None):
@@ -241,6 +257,10 @@ def create_channel(
         max_backoff_s=max_backoff_s,
         backoff_multiplier=backoff_multiplier,
     )
+    if load_balancing_policy:
+        service_config["loadBalancingConfig"] = [{load_balancing_policy: {}}]
+    if health_check_service is not None:
+        service_config["healthCheckConfig"] = {"serviceName": health_check_service}
     channel_options: list[tuple[str, Any]] = [
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(service_config)),
@@ -251,6 +271,13 @@ def create_channel(
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
     ]
+    if max_reconnect_backoff_s is not None:
+        if max_reconnect_backoff_s <= 0:
+            raise ValueError("max_reconnect_backoff_s must be positive")
+        backoff_ms = int(max_reconnect_backoff_s * 1000)
+        channel_options.append(("grpc.max_reconnect_backoff_ms", backoff_ms))
+        # the first attempts wait 1 s by default: never longer than the cap
+        channel_options.append(("grpc.initial_reconnect_backoff_ms", min(1000, backoff_ms)))
     if server_name:
         channel_options.append(("grpc.ssl_target_name_override", server_name))
     channel_options.extend(options)
@@ -266,7 +293,15 @@ def create_channel(
     else:
         channel = grpc.insecure_channel(target, options=channel_options)
     metadata = ClientMetadataInterceptor(token=token, default_timeout=default_timeout)
-    return grpc.intercept_channel(channel, metadata, *interceptors)
+    channel = grpc.intercept_channel(channel, metadata, *interceptors)
+    if telemetry.tracing_enabled():
+        from opentelemetry.instrumentation.grpc import client_interceptor  # noqa: PLC0415
+        from opentelemetry.instrumentation.grpc.grpcext import intercept_channel  # noqa: PLC0415
+
+        # Outermost: its span covers the whole call and its traceparent joins the metadata.
+        otel = client_interceptor()  # type: ignore[no-untyped-call]
+        channel = intercept_channel(channel, otel)  # type: ignore[no-untyped-call]
+    return channel
 
 
 class BaseClient(Generic[StubT]):

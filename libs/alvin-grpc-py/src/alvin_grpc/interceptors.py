@@ -2,6 +2,7 @@
 
 The composed order (outermost first; ``grpc.server(interceptors=[...])`` runs the first one first):
 
+0. OpenTelemetry's server interceptor, when tracing is on (:mod:`alvin_python_lib.telemetry`).
 1. :class:`RequestContextInterceptor`: reads ``x-request-id`` (or the trace id of a W3C
    ``traceparent``, or makes a new id), binds it for logging, returns it in trailing metadata.
    Outermost, so that every line the others log carries the request id.
@@ -11,9 +12,11 @@ The composed order (outermost first; ``grpc.server(interceptors=[...])`` runs th
 4. :class:`ServiceAuthInterceptor`: shared token or mTLS peer allow-list; health and reflection stay
    open. Before the handler and the database, after the observers (rejections are logged/counted).
 5. :class:`ErrorsInterceptor`: domain exceptions -> status codes with ``google.rpc.Status`` details;
-   anything else -> ``INTERNAL`` with a generic message (traceback in the server log only).
-6. :class:`DbSessionInterceptor`: ``database.remove()`` after every call, also when it raised
-   (innermost: it runs in the handler's thread, before the error is mapped).
+   a database that cannot serve -> ``UNAVAILABLE``; anything else -> ``INTERNAL`` with a generic
+   message (traceback in the server log only).
+6. :class:`DbSessionInterceptor`: statements bounded by the call's deadline, and
+   ``database.remove()`` after every call, also when it raised (innermost: it runs in the
+   handler's thread, before the error is mapped).
 
 Every interceptor handles the four RPC kinds. For a streamed response, the "after" part runs when the
 stream ends (exhausted, failed, or cancelled by the client). Handlers marked
@@ -43,7 +46,9 @@ from alvin_grpc.errors import (
     abort_with_status,
     internal_rpc_status,
 )
-from alvin_python_lib.db import SupportsRemove
+from alvin_python_lib import telemetry
+from alvin_python_lib.db import SupportsRemove, statement_deadline
+from alvin_python_lib.db.errors import unavailable_error
 from alvin_python_lib.errors import DomainError, Unauthenticated
 from alvin_python_lib.logging import (
     REQUEST_ID_HEADER,
@@ -52,6 +57,7 @@ from alvin_python_lib.logging import (
     get_logger,
     get_request_id,
 )
+from alvin_python_lib.metrics import MetricsServer, start_metrics_server
 
 __all__ = [
     "GO_CODE_NAMES",
@@ -508,39 +514,6 @@ class MetricsInterceptor(ObservingInterceptor):
         )
 
 
-@dataclass
-class MetricsServer:
-    """A running ``/metrics`` HTTP endpoint (see :func:`start_metrics_server`)."""
-
-    port: int
-    _server: Any
-    _thread: threading.Thread
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-
-def start_metrics_server(
-    port: int,
-    registry: CollectorRegistry | None = None,
-    *,
-    addr: str = "0.0.0.0",  # noqa: S104 - scraped from outside the container
-) -> MetricsServer:
-    """Serve ``registry`` (default: the global one) on ``http://addr:port/metrics`` in a thread.
-
-    ``port=0`` picks a free port (``.port`` tells which).
-    """
-    from prometheus_client import start_http_server  # noqa: PLC0415
-
-    server, thread = start_http_server(
-        port, addr=addr, registry=registry if registry is not None else REGISTRY
-    )
-    return MetricsServer(port=int(server.server_port), _server=server, _thread=thread)
-
-
 # --------------------------------------------------------------------------- authentication
 
 
@@ -672,6 +645,9 @@ class ErrorsInterceptor(WrappingInterceptor):
       ``google.rpc.Status`` with ErrorInfo (``domain``), BadRequest, RetryInfo details.
     - ``context.abort(...)`` by the handler, or anything raised once the client has gone: left as
       it is.
+    - a database that cannot serve now (connection refused or lost, pool exhausted, statement
+      timeout: see :func:`alvin_python_lib.db.errors.unavailable_error`): ``UNAVAILABLE``, so
+      that callers fail fast and may retry; a warning goes to the server log.
     - anything else: ``INTERNAL`` with ``"Internal error."``; the traceback goes to the server log
       only (never to the client: grpcio would otherwise send ``Exception calling application: ...``).
     """
@@ -683,6 +659,15 @@ class ErrorsInterceptor(WrappingInterceptor):
     def _handle(self, error: Exception, context: grpc.ServicerContext, call: CallInfo) -> NoReturn:
         if isinstance(error, DomainError):
             abort_with_error(context, error, domain=self.domain)
+        unavailable = unavailable_error(error)
+        if unavailable is not None:
+            self._log.warning(
+                "grpc.dependency_unavailable",
+                method=call.method,
+                exc_type=type(error).__name__,
+                error=str(error).splitlines()[0][:300] if str(error) else "",
+            )
+            abort_with_error(context, unavailable, domain=self.domain)
         # Called from the except block: the traceback goes to the server log with the line.
         self._log.exception(
             "grpc.unhandled_exception", method=call.method, exc_type=type(error).__name__
@@ -714,7 +699,10 @@ class ErrorsInterceptor(WrappingInterceptor):
 
 
 class DbSessionInterceptor(WrappingInterceptor):
-    """Call ``database.remove()`` when each call ends, also when it raised.
+    """Call ``database.remove()`` when each call ends, also when it raised; and bound each
+    transaction's statements by the call's deadline
+    (:func:`alvin_python_lib.db.statement_deadline`), so that a slow database frees the handler
+    thread when the client gives up instead of starving the server (health checks included).
 
     For a streamed response: when the stream ends. The call runs in the handler's thread, which
     is what a thread-scoped SQLAlchemy ``scoped_session`` needs. A failing ``remove()`` is logged and
@@ -735,7 +723,8 @@ class DbSessionInterceptor(WrappingInterceptor):
         self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
     ) -> Any:
         try:
-            return behavior(request, context)
+            with statement_deadline(context.time_remaining()):
+                return behavior(request, context)
         finally:
             self._remove(call)
 
@@ -743,7 +732,8 @@ class DbSessionInterceptor(WrappingInterceptor):
         self, behavior: Behavior, request: Any, context: grpc.ServicerContext, call: CallInfo
     ) -> Iterator[Any]:
         try:
-            yield from behavior(request, context)
+            with statement_deadline(context.time_remaining()):
+                yield from behavior(request, context)
         finally:
             self._remove(call)
 
@@ -761,15 +751,24 @@ def server_interceptors(
     request_context: bool = True,
     access_log: bool = True,
     metrics: bool = True,
+    tracing: bool | None = None,
     extra: Sequence[grpc.ServerInterceptor] = (),
 ) -> list[grpc.ServerInterceptor]:
     """The interceptors in the documented order (module docstring).
+
+    ``tracing`` (None: when :func:`alvin_python_lib.telemetry.tracing_enabled`) puts
+    OpenTelemetry's server interceptor outermost: a span per call, continuing the caller's
+    ``traceparent``, current while the other interceptors and the handler run.
 
     Authentication is added when ``tokens`` or ``allowed_peers`` are given, session cleanup when
     ``database`` is; ``extra`` interceptors go innermost (after the error mapping, before the
     session cleanup), so their domain exceptions are mapped too.
     """
     chain: list[grpc.ServerInterceptor] = []
+    if tracing or (tracing is None and telemetry.tracing_enabled()):
+        from opentelemetry.instrumentation.grpc import server_interceptor  # noqa: PLC0415
+
+        chain.append(server_interceptor())  # type: ignore[no-untyped-call]
     if request_context:
         chain.append(RequestContextInterceptor())
     if access_log:

@@ -7,6 +7,10 @@ formatter, so lines from SQLAlchemy, Celery or gRPC look like the application's 
 The request id lives in a ``ContextVar``: ``bind_request_id`` sets it at the edge of a request, RPC or
 task, and every log line emitted in that context carries ``request_id``. Other values (the trace id,
 the user id) can be bound the same way with ``structlog.contextvars.bind_contextvars``.
+
+When OpenTelemetry tracing is on (:mod:`alvin_python_lib.telemetry`), every line logged inside a span
+also carries ``trace_id`` and ``span_id`` (hex, as trace backends show them); while tracing is off
+nothing of OpenTelemetry is imported or looked up.
 """
 
 from __future__ import annotations
@@ -66,10 +70,22 @@ def _add_request_id(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDi
     return event_dict
 
 
+def _add_trace_ids(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    trace = sys.modules.get("opentelemetry.trace")
+    if trace is None:  # tracing off: OpenTelemetry was never imported
+        return event_dict
+    ctx = trace.get_current_span().get_span_context()
+    if ctx.is_valid:
+        event_dict["trace_id"] = format(ctx.trace_id, "032x")
+        event_dict["span_id"] = format(ctx.span_id, "016x")
+    return event_dict
+
+
 def _shared_processors(service: str | None) -> list[Processor]:
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
+        _add_trace_ids,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

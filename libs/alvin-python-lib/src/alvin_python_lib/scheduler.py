@@ -45,6 +45,10 @@ Limits, by design (write jobs to be idempotent, as for Celery tasks):
 * Jobs live in memory (each replica adds the same jobs at start-up); persistent job stores are not
   used.
 
+Metrics (Prometheus): ``scheduler_job_runs_total{scheduler,job,outcome}`` (``ok``, ``error``,
+``skipped``: lock contention), ``scheduler_job_duration_seconds{scheduler,job}`` and
+``scheduler_lock_errors_total{scheduler,job}``. With tracing on, each run is a ``scheduler.job`` span.
+
 Each run binds a fresh request id for its log lines, and calls ``database.remove()`` afterwards when
 a database is given, even if the job raised. :func:`current_run_time` gives the scheduled time of the
 tick being run. :func:`run_forever` is the process entry point: it installs SIGTERM/SIGINT handlers
@@ -57,6 +61,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
@@ -70,10 +75,12 @@ from apscheduler.executors.base import run_job  # type: ignore[import-untyped]
 from apscheduler.executors.pool import ThreadPoolExecutor  # type: ignore[import-untyped]
 from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
 from apscheduler.schedulers.blocking import BlockingScheduler  # type: ignore[import-untyped]
+from prometheus_client import Counter, Histogram
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from alvin_python_lib import telemetry
 from alvin_python_lib.db.database import SupportsRemove
 from alvin_python_lib.logging import bind_request_id, clear_request_id, get_logger
 
@@ -97,6 +104,20 @@ _INTERVAL_EPOCH: Final = datetime(1970, 1, 1, tzinfo=timezone.utc)
 RunHook = Callable[[str, datetime], None]
 
 _log = get_logger(__name__)
+
+JOB_RUNS = Counter(
+    "scheduler_job_runs",
+    "Ticks of each job on this replica: ok, error, or skipped (another replica holds the lock).",
+    ["scheduler", "job", "outcome"],
+)
+JOB_DURATION = Histogram(
+    "scheduler_job_duration_seconds", "Run time of the jobs this replica ran.", ["scheduler", "job"]
+)
+LOCK_ERRORS = Counter(
+    "scheduler_lock_errors",
+    "Ticks skipped because the job's lock could not be checked (database unreachable).",
+    ["scheduler", "job"],
+)
 _current_run_time: ContextVar[datetime | None] = ContextVar(
     "alvin_scheduler_run_time", default=None
 )
@@ -346,12 +367,20 @@ class LockedScheduler:
                 job.stats.last_run_time = scheduled
             self._call_hook(self.on_run, job_id, scheduled)
             _log.info("scheduler.job.run", job_id=job_id, scheduled_run_time=scheduled.isoformat())
+            started = time.perf_counter()
+            outcome = "error"
             try:
-                return job.func(*job.args, **job.kwargs)
+                with telemetry.span("scheduler.job", job_id=job_id, scheduler=self.name):
+                    result = job.func(*job.args, **job.kwargs)
+                outcome = "ok"
+                return result
             except BaseException:
                 with self._stats_lock:
                     job.stats.errors += 1
                 raise
+            finally:
+                JOB_RUNS.labels(self.name, job_id, outcome).inc()
+                JOB_DURATION.labels(self.name, job_id).observe(time.perf_counter() - started)
         finally:
             try:
                 if self.database is not None:
@@ -377,11 +406,13 @@ class LockedScheduler:
                         )
                         with self._stats_lock:
                             job.stats.lock_errors += 1
+                        LOCK_ERRORS.labels(self.name, job.job_id).inc()
                         return False
         if not held:
             with self._stats_lock:
                 job.stats.skipped_not_leader += 1
             _log.debug("scheduler.job.skipped", job_id=job.job_id, reason="not_leader")
+            JOB_RUNS.labels(self.name, job.job_id, "skipped").inc()
             self._call_hook(self.on_skip, job.job_id, scheduled)
         return held
 

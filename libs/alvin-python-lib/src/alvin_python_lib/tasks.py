@@ -9,7 +9,8 @@
   message back to the broker and another worker runs it again; ``worker_prefetch_multiplier=1``
   keeps a busy worker from hoarding messages; when the broker connection is lost, the tasks still
   running are cancelled (their messages come back anyway). With the Redis broker a message that is
-  not acknowledged within ``visibility_timeout`` seconds (default one hour) is delivered again, even
+  not acknowledged within ``visibility_timeout`` seconds (default one hour) is delivered again
+  (kombu's restore sweep is tuned to run every ``min(10 s, visibility_timeout / 2)``), even
   if its first run is still going: keep tasks shorter than that, and keep countdowns and ETAs
   shorter than that too. **Every task must therefore be idempotent** (see :class:`IdempotentTask`).
 * **Request ids travel with the message**: a ``before_task_publish`` receiver copies the publisher's
@@ -19,6 +20,9 @@
   Tasks queued from inside a task inherit the same id.
 * **One database session per task**: a ``task_postrun`` receiver calls ``database.remove()`` after
   every task, also when the task raised, and forgets the request id.
+* **A log line and metrics per task run**: ``task.done`` (task, task_id, state, duration_ms) and the
+  Prometheus series ``celery_tasks_total{task,state}`` (``SUCCESS``, ``FAILURE``, ``RETRY`` ...) and
+  ``celery_task_duration_seconds{task}`` (histogram); task names are the only label values.
 
 Signals: ``task_prerun`` and ``task_postrun`` are connected per app (each receiver ignores tasks of
 other apps and lives as long as its app). ``before_task_publish`` carries no app (its sender is the
@@ -39,6 +43,7 @@ Install with the ``tasks`` extra: ``pip install alvin-python-lib[tasks]``.
 
 from __future__ import annotations
 
+import time
 from contextvars import ContextVar
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -50,9 +55,10 @@ from celery.signals import (  # type: ignore[import-untyped]
     task_postrun,
     task_prerun,
 )
+from prometheus_client import Counter, Histogram
 
 from alvin_python_lib.db.database import SupportsRemove
-from alvin_python_lib.logging import bind_request_id, clear_request_id, request_id_var
+from alvin_python_lib.logging import bind_request_id, clear_request_id, get_logger, request_id_var
 
 __all__ = [
     "DEFAULT_VISIBILITY_TIMEOUT",
@@ -74,6 +80,19 @@ _PUBLISH_RECEIVER_UID = "alvin_python_lib.tasks.request_id_header"
 _previous_request_ids: ContextVar[tuple[str | None, ...]] = ContextVar(
     "alvin_task_previous_request_ids", default=()
 )
+# perf_counter() at the start of each running task (same stack discipline).
+_started: ContextVar[tuple[float, ...]] = ContextVar("alvin_task_started", default=())
+
+TASKS_TOTAL = Counter(
+    "celery_tasks", "Celery task runs that ended, by final state.", ["task", "state"]
+)
+TASK_DURATION = Histogram(
+    "celery_task_duration_seconds",
+    "Run time of Celery tasks (seconds).",
+    ["task"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+_log = get_logger("alvin_python_lib.tasks")
 
 
 class IdempotentTask(Task):  # type: ignore[misc]  # celery ships no type information
@@ -144,7 +163,14 @@ def create_celery_app(
     # (scheduler jobs, gRPC handlers) would publish shared tasks through Celery's fallback app
     # (amqp on localhost). One app per process is the norm: make it the default everywhere.
     app.set_default()
-    transport_options: dict[str, Any] = {"visibility_timeout": visibility_timeout}
+    transport_options: dict[str, Any] = {
+        "visibility_timeout": visibility_timeout,
+        # kombu looks for messages past their visibility timeout every 10 s but scans only every
+        # 10th time (about every 100 s): scan every sweep, and sweep at least twice per timeout,
+        # so that a task whose worker died is delivered again within about the timeout.
+        "unacked_restore_interval": min(10.0, max(0.5, visibility_timeout / 2)),
+        "unacked_restore_throttle": 1,
+    }
     transport_options.update(overrides.pop("broker_transport_options", None) or {})
     config: dict[str, Any] = {
         "broker_url": celery_broker_url(broker_url),
@@ -191,12 +217,14 @@ def _connect_signals(app: Celery, database: SupportsRemove | None) -> None:
         if not request_id and request.is_eager:
             request_id = previous
         bind_request_id(request_id)
+        _started.set((*_started.get(), time.perf_counter()))
 
-    def on_postrun(sender: Any = None, task: Any = None, **_: Any) -> None:
+    def on_postrun(sender: Any = None, task: Any = None, **kwargs: Any) -> None:
         task = task if task is not None else sender
         if getattr(task, "app", None) is not app:
             return
         eager = bool(task.request.is_eager)
+        _observe(task, kwargs.get("state"))
         stack = _previous_request_ids.get()
         previous = stack[-1] if stack else None
         _previous_request_ids.set(stack[:-1])
@@ -217,6 +245,25 @@ def _connect_signals(app: Celery, database: SupportsRemove | None) -> None:
     app._alvin_signal_receivers = (on_prerun, on_postrun)
     task_prerun.connect(on_prerun, weak=True)
     task_postrun.connect(on_postrun, weak=True)
+
+
+def _observe(task: Any, state: str | None) -> None:
+    stack = _started.get()
+    if not stack:
+        return
+    _started.set(stack[:-1])
+    duration = time.perf_counter() - stack[-1]
+    state = state or "UNKNOWN"
+    TASKS_TOTAL.labels(task.name, state).inc()
+    TASK_DURATION.labels(task.name).observe(duration)
+    log = _log.info if state in ("SUCCESS", "RETRY") else _log.warning
+    log(
+        "task.done",
+        task=task.name,
+        task_id=task.request.id,
+        state=state,
+        duration_ms=round(duration * 1000, 3),
+    )
 
 
 def _add_request_id_header(headers: dict[str, Any] | None = None, **_: Any) -> None:

@@ -1,4 +1,5 @@
-"""The Flask app factory: the GraphQL endpoint, probes, request ids, CORS, limits, JSON errors."""
+"""The Flask app factory: the GraphQL endpoint, probes, request ids, metrics, tracing, CORS, limits,
+JSON errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response as BaseResponse
 
+from alvin_python_lib import telemetry
 from alvin_python_lib.logging import get_logger, get_request_id
 from gateway_graphql.api.graphql.schema import schema
 from gateway_graphql.api.graphql.view import GatewayGraphQLView, ViewOptions
@@ -22,6 +24,7 @@ from gateway_graphql.lib.json_errors import error_response
 from gateway_graphql.remote.user_service import UserServiceClient
 from gateway_graphql.service.accounts import Accounts
 from gateway_graphql.utils.cors import CorsPolicy, install_cors
+from gateway_graphql.utils.http_metrics import install_http_metrics
 from gateway_graphql.utils.request_id import install_request_id
 
 __all__ = ["EXTENSION", "Gateway", "connect_user_service", "create_app"]
@@ -49,6 +52,8 @@ def connect_user_service(
         token=settings.user_service_token,
         timeout_s=settings.user_service_timeout_s,
         max_attempts=settings.user_service_max_attempts,
+        load_balancing_policy=settings.user_service_load_balancing,
+        max_reconnect_backoff_s=settings.user_service_max_reconnect_backoff_s,
         tls=settings.user_service_tls,
         root_certificates=ca_file.read_bytes() if ca_file is not None else None,
         interceptors=interceptors,
@@ -77,6 +82,14 @@ def create_app(
         )
 
     install_request_id(app, quiet_paths=frozenset({"/healthz", "/readyz"}))
+    install_http_metrics(app, max_operation_names=settings.metrics_max_operation_names)
+    if telemetry.tracing_enabled():
+        from opentelemetry.instrumentation.flask import FlaskInstrumentor  # noqa: PLC0415
+
+        # A server span per request (continuing the caller's traceparent); probes excluded.
+        FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
+            app, excluded_urls="healthz,readyz"
+        )
     install_cors(app, CorsPolicy(origins=frozenset(settings.cors_origins)))
     _install_limits_and_errors(app, settings)
 
@@ -92,6 +105,7 @@ def create_app(
         max_fields=settings.max_query_fields,
         max_aliases=settings.max_query_aliases,
         max_tokens=settings.max_query_tokens,
+        document_cache_size=settings.document_cache_size,
     )
     app.add_url_rule(
         "/graphql",

@@ -10,12 +10,23 @@ in staging/production); the access log is the app's ``http.access`` line, with t
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from typing import Any
 
 from alvin_python_lib.logging import configure_logging
 from gateway_graphql.app.settings import get_settings
 
 _settings = get_settings()
+
+# Metrics (GATEWAY_METRICS_PORT): every worker writes its series to PROMETHEUS_MULTIPROC_DIR and the
+# master serves their sum. The variable must be set before any process imports prometheus_client:
+# here, in the master, before the workers are forked (nothing imported so far needs it).
+_own_multiproc_dir: str | None = None
+if _settings.metrics_port is not None and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _own_multiproc_dir = tempfile.mkdtemp(prefix="gateway-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _own_multiproc_dir
 
 bind = [f"{_settings.host}:{_settings.port}"]
 workers = _settings.workers
@@ -46,6 +57,34 @@ logconfig_dict: dict[str, Any] = {
     "handlers": {},
     "formatters": {},
 }
+
+
+def when_ready(server: Any) -> None:
+    """In the master, once listening: serve the workers' summed metrics on GATEWAY_METRICS_PORT."""
+    if _settings.metrics_port is None:
+        return
+    from prometheus_client import CollectorRegistry, multiprocess  # noqa: PLC0415
+
+    from alvin_python_lib.metrics import start_metrics_server  # noqa: PLC0415
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    metrics = start_metrics_server(_settings.metrics_port, registry)
+    server.log.info("metrics on port %s (%s workers)", metrics.port, workers)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker is gone: drop its live gauges from the sums."""
+    if _settings.metrics_port is not None:
+        from prometheus_client import multiprocess  # noqa: PLC0415
+
+        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def on_exit(server: Any) -> None:
+    """In the master, at the end: remove the metrics folder it made."""
+    if _own_multiproc_dir is not None:
+        shutil.rmtree(_own_multiproc_dir, ignore_errors=True)
 
 
 def on_starting(server: Any) -> None:

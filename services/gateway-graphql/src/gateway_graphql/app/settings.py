@@ -10,9 +10,10 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from alvin_python_lib.config import BaseAppSettings, CommaList, dev_default, load_settings
+from alvin_python_lib.telemetry import TelemetrySettings
 
 
-class Settings(BaseAppSettings):
+class Settings(TelemetrySettings, BaseAppSettings):
     """All settings of the gateway processes (gunicorn workers, the development server)."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_")
@@ -38,9 +39,35 @@ class Settings(BaseAppSettings):
         description="reverse proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted",
     )
 
+    # observability: tracing and Sentry come from TelemetrySettings (GATEWAY_OTEL_EXPORTER=none|
+    # console|otlp-grpc|otlp-http, GATEWAY_OTEL_ENDPOINT, GATEWAY_OTEL_SAMPLE_RATIO, GATEWAY_SENTRY_DSN)
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="serve Prometheus /metrics on this port (gunicorn: the master, for all workers)",
+    )
+    metrics_max_operation_names: int = Field(
+        default=100,
+        ge=0,
+        description="distinct GraphQL operation names used as label values; later ones: 'other'",
+    )
+
     # the user-service
     user_service_target: str = Field(
-        default="127.0.0.1:50051", description="host:port of the user-service's gRPC API"
+        default="127.0.0.1:50051",
+        description="host:port of the user-service's gRPC API (or ipv4:h1:p1,h2:p2, dns:///name)",
+    )
+    user_service_load_balancing: str | None = Field(
+        default=None,
+        pattern=r"^(pick_first|round_robin)$",
+        description="gRPC LB policy over the target's addresses: round_robin or pick_first",
+    )
+    user_service_max_reconnect_backoff_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="longest wait between reconnection attempts to a user-service address that "
+        "went away (a restarted replica gets calls again within about this long)",
     )
     user_service_token: SecretStr = dev_default(
         SecretStr("dev-service-token"),
@@ -73,6 +100,11 @@ class Settings(BaseAppSettings):
     )
     max_query_aliases: int = Field(default=30, ge=0, description="aliased fields per operation")
     max_query_tokens: int = Field(default=5000, ge=100, description="lexical tokens per document")
+    document_cache_size: int = Field(
+        default=256,
+        ge=0,
+        description="parsed and validated documents kept per worker (LRU; 0 turns it off)",
+    )
     max_body_bytes: int = Field(
         default=64 * 1024, ge=1024, description="larger request bodies get 413"
     )

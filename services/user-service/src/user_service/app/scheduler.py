@@ -6,7 +6,7 @@ from alvin_python_lib.scheduler import LockedScheduler
 from user_service.app.settings import Settings
 from user_service.db import database
 from user_service.service.auth import purge_expired_sessions
-from user_service.tasks.outbox import relay_outbox
+from user_service.tasks.outbox import relay_pending
 
 
 def create_scheduler(settings: Settings, *, background: bool = False) -> LockedScheduler:
@@ -15,7 +15,7 @@ def create_scheduler(settings: Settings, *, background: bool = False) -> LockedS
         database.engine, name=settings.service_name, background=background, database=database
     )
     scheduler.add_job(
-        relay_outbox,
+        relay_pending,
         "interval",
         id="relay-outbox",
         kwargs={"batch_size": settings.outbox_batch_size},

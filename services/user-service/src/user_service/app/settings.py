@@ -15,14 +15,19 @@ from alvin_python_lib.config import (
     dev_default,
     load_settings,
 )
+from alvin_python_lib.telemetry import TelemetrySettings
 
 
-class Settings(ServerSettings, DatabaseSettings, RedisSettings, BaseAppSettings):
+class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySettings, BaseAppSettings):
     """All settings of the user-service processes (gRPC server, worker, scheduler, manage)."""
 
     model_config = SettingsConfigDict(env_prefix="USER_SERVICE_")
 
     service_name: str = "user-service"
+
+    # metrics_port (ServerSettings): each process (grpc, worker, scheduler) serves /metrics there.
+    # Tracing and Sentry: otel_exporter, otel_endpoint, otel_sample_ratio, sentry_dsn
+    # (TelemetrySettings; USER_SERVICE_OTEL_EXPORTER=none|console|otlp-grpc|otlp-http).
 
     # gRPC server: grpc_host, grpc_port, grpc_max_workers, grpc_grace_period_s, TLS ... come from
     # ServerSettings; the service credential is required here and refused at its dev default.
@@ -58,6 +63,11 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, BaseAppSettings)
     outbox_relay_seconds: float = Field(default=2.0, gt=0)
     outbox_batch_size: int = Field(default=100, ge=1, le=10_000)
     session_purge_seconds: float = Field(default=3600.0, gt=0)
+    task_visibility_timeout_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="a task whose worker died unacknowledged is delivered again after this long",
+    )
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from alvin_python_lib import telemetry
 from alvin_python_lib.db import transaction, translate_db_errors, utcnow
 from alvin_python_lib.errors import FieldViolation, InvalidArgument, NotFound
 from alvin_python_lib.logging import get_request_id
@@ -58,20 +59,20 @@ def signup(
     with transaction(database.session):
         if invited_by_id is not None and user_repo.get_user(invited_by_id) is None:
             raise InvalidArgument.for_field("invited_by_id", "no such user")
+        with telemetry.span("password.hash"):
+            password_hash = get_config().hasher.hash(password)
         user = User(
             email=normalized,
             display_name=name,
-            password_hash=get_config().hasher.hash(password),
+            password_hash=password_hash,
             invited_by_id=invited_by_id,
         )
         with translate_db_errors(fields={"invited_by_id": "invited_by_id"}):
             user_repo.add_user(user)
+        # The request id and the trace context (traceparent) travel with the row to the task.
         request_id = get_request_id()
-        outbox_repo.add_message(
-            WELCOME_EMAIL_TOPIC,
-            {"user_id": user.id},
-            headers={"request_id": request_id} if request_id else None,
-        )
+        headers = telemetry.inject_trace_headers({"request_id": request_id} if request_id else {})
+        outbox_repo.add_message(WELCOME_EMAIL_TOPIC, {"user_id": user.id}, headers=dict(headers))
     return user
 
 

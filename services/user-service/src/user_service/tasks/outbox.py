@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from alvin_python_lib import telemetry
 from alvin_python_lib.db import transaction, utcnow
 from alvin_python_lib.logging import (
     bind_request_id,
@@ -51,10 +52,15 @@ def relay_outbox(batch_size: int = 100) -> int:
             if message.topic == WELCOME_EMAIL_TOPIC:
                 # Publish under the request id of the request that wrote the row: the Celery
                 # factory puts the bound id in the task headers, and the worker logs under it.
-                with request_context(message.headers.get("request_id")):
+                # Its trace context too: the publish span (and the task's) join that trace.
+                with (
+                    request_context(message.headers.get("request_id")),
+                    telemetry.trace_context(message.headers),
+                ):
                     send_welcome_email.apply_async(
                         args=[int(message.payload["user_id"])], task_id=f"outbox-{message.id}"
                     )
+                    log.info("outbox.published", topic=message.topic, message_id=message.id)
             else:
                 log.warning("outbox.unknown_topic", topic=message.topic, message_id=message.id)
             relayed.append(message.id)
@@ -62,3 +68,19 @@ def relay_outbox(batch_size: int = 100) -> int:
     if relayed:
         log.info("outbox.relayed", count=len(relayed))
     return len(relayed)
+
+
+def relay_pending(batch_size: int = 100, max_batches: int = 50) -> int:
+    """Relay batches until the outbox is empty (at most ``max_batches``); returns the total.
+
+    The scheduler's job: one batch per tick capped delivery at ``batch_size`` per interval (50
+    emails/s with the defaults), so a burst of signups waited minutes for their emails. Each
+    batch commits on its own, so a failure keeps what was already relayed.
+    """
+    total = 0
+    for _ in range(max_batches):
+        relayed = relay_outbox(batch_size)
+        total += relayed
+        if relayed < batch_size:
+            break
+    return total

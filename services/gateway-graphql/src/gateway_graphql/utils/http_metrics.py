@@ -1,0 +1,105 @@
+"""Prometheus metrics for a Flask app: requests by route, status and GraphQL operation name.
+
+- ``http_requests_total{method,route,status,operation}``
+- ``http_request_duration_seconds{method,route,operation}`` (histogram)
+
+``route`` is the matched URL rule (``/graphql``), never the raw path (``unmatched`` for 404s);
+``operation`` is the GraphQL ``operationName`` of a ``/graphql`` request when it is a plain name,
+``anonymous`` without one, ``batch`` for a batched request, ``other`` once ``max_operation_names``
+distinct names were seen by this process (the label values stay bounded whatever clients send), and
+empty for other routes.
+
+Under gunicorn the workers write to ``PROMETHEUS_MULTIPROC_DIR`` and the master serves the sum
+(see ``gateway_graphql.app.gunicorn``).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import Counter, Histogram
+
+__all__ = ["OperationNames", "install_http_metrics"]
+
+REQUESTS = Counter(
+    "http_requests",
+    "HTTP requests handled, by route, status and GraphQL operation name.",
+    ["method", "route", "status", "operation"],
+)
+DURATION = Histogram(
+    "http_request_duration_seconds",
+    "Time to handle an HTTP request (seconds).",
+    ["method", "route", "operation"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10),
+)
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+class OperationNames:
+    """Turns client-sent operation names into bounded label values."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def label(self, payload: Any) -> str:
+        """The label for a GraphQL request payload (a dict, a list for a batch, or None)."""
+        if isinstance(payload, list):
+            return "batch"
+        name = payload.get("operationName") if isinstance(payload, dict) else None
+        if not name:
+            return "anonymous"
+        if not isinstance(name, str) or not _NAME.match(name):
+            return "other"
+        with self._lock:
+            if name in self._seen:
+                return name
+            if len(self._seen) < self.limit:
+                self._seen.add(name)
+                return name
+        return "other"
+
+
+def _payload() -> Any:
+    """The GraphQL payload as the view saw it (parsed once, cached by Flask), or None."""
+    if request.method == "GET":
+        return dict(request.args)
+    try:
+        if request.is_json:
+            return request.get_json(silent=True)
+        return dict(request.form) if request.form else None
+    except Exception:  # too large, too deep ...: the view refused it already
+        return None
+
+
+def install_http_metrics(
+    app: Flask, *, graphql_path: str = "/graphql", max_operation_names: int = 100
+) -> None:
+    """Count and time every request of ``app`` (see the module docstring)."""
+    names = OperationNames(max_operation_names)
+
+    @app.before_request
+    def _start() -> None:
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response: Response) -> Response:
+        started = g.get("metrics_started")
+        rule = request.url_rule
+        route = rule.rule if rule is not None else "unmatched"
+        if request.path != graphql_path:
+            operation = ""
+        elif response.status_code == 413:  # never read a body that was refused for its size
+            operation = "other"
+        else:
+            operation = names.label(_payload())
+        REQUESTS.labels(request.method, route, str(response.status_code), operation).inc()
+        if started is not None:
+            DURATION.labels(request.method, route, operation).observe(time.perf_counter() - started)
+        return response
