@@ -378,7 +378,7 @@ def browser(session: nox.Session) -> None:
     session.run("pytest", "-m", "browser", "tests/browser", *session.posargs)
 
 
-BENCH_TOOLS = ("matplotlib>=3.8", "psutil>=5.9")
+BENCH_TOOLS = ("matplotlib>=3.8", "psutil>=5.9", "pytest>=8")  # pytest: the db fixture benchmark
 
 
 def _ensure_wrk(session: nox.Session) -> None:
