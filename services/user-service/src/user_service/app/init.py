@@ -18,7 +18,10 @@ def service_config_from(settings: Settings) -> service_config.ServiceConfig:
     """The business rules' parameters from settings."""
     return service_config.ServiceConfig(
         hasher=service_config.make_hasher(
-            settings.argon2_time_cost, settings.argon2_memory_cost_kib, settings.argon2_parallelism
+            settings.argon2_time_cost,
+            settings.argon2_memory_cost_kib,
+            settings.argon2_parallelism,
+            max_concurrent=settings.argon2_max_concurrent,
         ),
         session_ttl=timedelta(seconds=settings.session_ttl_seconds),
         session_sliding=settings.session_sliding,

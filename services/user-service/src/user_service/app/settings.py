@@ -40,6 +40,11 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_cost_kib: int = Field(default=65536, ge=8)
     argon2_parallelism: int = Field(default=4, ge=1)
+    argon2_max_concurrent: int = Field(
+        default=2,
+        ge=1,
+        description="password hashes or checks at once (memory: this x memory cost)",
+    )
 
     # sessions
     session_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
