@@ -19,6 +19,8 @@ locals {
 
   grpc_port    = 50051
   gateway_port = 8000
+  # Prometheus /metrics of every process (each task has its own IP; open it to your scraper)
+  metrics_port = 9100
 
   # Shutdown: the gRPC server reports NOT_SERVING, keeps serving for the drain delay (Service
   # Connect's proxy notices), then in-flight calls get the grace period. stopTimeout adds 5 s.
@@ -36,6 +38,8 @@ locals {
     USER_SERVICE_SMTP_HOST           = var.smtp_host
     USER_SERVICE_SMTP_PORT           = tostring(var.smtp_port)
     USER_SERVICE_EMAIL_FROM          = var.email_from
+    USER_SERVICE_METRICS_PORT        = tostring(local.metrics_port)
+    USER_SERVICE_OTEL_EXPORTER       = var.otel_exporter
   }
 
   # name => SSM parameter / Secrets Manager ARN; ECS injects them, they are never plain env
@@ -57,6 +61,8 @@ locals {
     GATEWAY_GRACEFUL_TIMEOUT_S  = tostring(local.gateway_graceful_s)
     GATEWAY_USER_SERVICE_TARGET = "user-grpc:${local.grpc_port}"
     GATEWAY_CORS_ORIGINS        = var.gateway_cors_origins
+    GATEWAY_METRICS_PORT        = tostring(local.metrics_port)
+    GATEWAY_OTEL_EXPORTER       = var.otel_exporter
   }
 
   gateway_secrets = {

@@ -205,6 +205,17 @@ variable "email_from" {
   type        = string
 }
 
+variable "otel_exporter" {
+  description = "Tracing exporter of every service (USER_SERVICE_/GATEWAY_OTEL_EXPORTER): none, console, otlp-grpc or otlp-http; for otlp, OTEL_EXPORTER_OTLP_ENDPOINT must reach a collector (e.g. an ADOT sidecar)."
+  type        = string
+  default     = "none"
+
+  validation {
+    condition     = contains(["none", "console", "otlp-grpc", "otlp-http"], var.otel_exporter)
+    error_message = "otel_exporter must be none, console, otlp-grpc or otlp-http."
+  }
+}
+
 variable "gateway_cors_origins" {
   description = "GATEWAY_CORS_ORIGINS: comma-separated origins allowed with credentials (empty: none)."
   type        = string
