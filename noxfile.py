@@ -763,7 +763,8 @@ def makeityours(session: nox.Session) -> None:
         "nox>=2024.10",
         "uv>=0.4",
     )
-    envdir = Path(session.create_tmp()) / "inner-nox"  # the copies' venvs, reused between runs
+    # Absolute: the copies run nox from their own folder (a relative envdir would land inside them)
+    envdir = Path(session.create_tmp()).resolve() / "inner-nox"  # reused between runs
     session.run(
         "pytest",
         "-q",

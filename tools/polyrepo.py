@@ -173,6 +173,24 @@ def install(service_copy: Path, venv_dir: Path, index: str, constraints: list[st
         constraints_file.write_text("\n".join(constraints) + "\n")
         extra = ["--constraint", str(constraints_file)]
     started = time.monotonic()
+    # A new venv has the pip bundled with this Python (23.2 here), whose resolver gives up on the
+    # OpenTelemetry instrumentations (each pins opentelemetry-instrumentation exactly): start from
+    # a current pip, as anyone setting up a service would.
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--upgrade",
+            "--index-url",
+            PUBLIC_INDEX,
+            "pip",
+        ],
+        env=env,
+        check=True,
+    )
     subprocess.run(
         [
             str(python),
