@@ -741,9 +741,9 @@ def rename(session: nox.Session) -> None:
 
 @nox.session(name="new-service", python=PYTHON, default=False)
 def new_service(session: nox.Session) -> None:
-    """Add a gRPC service: `nox -s new-service -- billing` (see tools/new_service.py)."""
+    """Add a service: `nox -s new-service -- billing [--graphql]` (see tools/new_service.py)."""
     if not session.posargs:
-        session.error("usage: nox -s new-service -- NAME [--grpc]")
+        session.error("usage: nox -s new-service -- NAME [--grpc | --graphql]")
     session.install(*MAKE_IT_YOURS_TOOLS)
     session.run("python", "tools/new_service.py", *session.posargs)
 

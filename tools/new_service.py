@@ -1,6 +1,6 @@
-"""Add a gRPC microservice to the kit: ``nox -s new-service -- billing``.
+"""Add a gRPC (default) or GraphQL microservice to the kit: ``nox -s new-service -- billing``.
 
-    python tools/new_service.py NAME [--grpc] [--no-generate] [--no-fix]
+    python tools/new_service.py NAME [--grpc | --graphql] [--no-generate] [--no-fix]
 
 NAME is the service's short name (``billing``; ``billing-service`` is accepted too): lowercase
 letters and digits, words joined by ``_`` or ``-``. It becomes the distribution
@@ -29,6 +29,17 @@ name), the root ``pyproject.toml`` (isort first-party), the gateway's ``pyprojec
 in its ``test`` extra; the import-linter contract that forbids importing services) and the list of
 ECS services in ``deploy/terraform-ecs/tests/test_terraform.py``. noxfile.py needs
 no edit: it discovers ``services/*``. Nothing is overwritten: an existing file is an error.
+
+``--graphql`` (``nox -s new-service -- reports --graphql``) makes a GraphQL service with its own
+database instead, from ``tools/templates/graphql-service/`` plus the transport-free files of the
+gRPC template (db, service, the other layers, app/init.py, the migrations and import-linter tests:
+``SHARED_FROM_GRPC``): Flask + Graphene 3 on graphql-server's view (``item``, ``items``,
+``createItem``), ``/healthz`` and ``/readyz``, the ``reports-service`` command (``serve`` with
+gunicorn, ``runserver``, ``db``, ``shell``), GraphQL tests through HTTP, a Dockerfile, the compose
+services ``reports-postgres``, ``reports-migrate``, ``reports-web`` (port 8000) and
+``deploy/terraform-ecs/reports-service.tf`` (ECS service ``reports_web``, migration task). No proto
+and no gateway client: the service is its own public API (or sits behind nginx / the ALB); the
+gateway is not edited.
 """
 
 from __future__ import annotations
@@ -129,12 +140,47 @@ def render(text: str, names: ServiceNames) -> str:
     return text
 
 
-def write_templates(names: ServiceNames, root: Path, kind: str = "grpc-service") -> list[Path]:
-    """Render ``tools/templates/<kind>/`` into ``root``; returns the files written."""
-    source = TEMPLATES / kind
+GRPC = "grpc-service"
+GRAPHQL = "graphql-service"
+# Files of the gRPC template that a GraphQL service uses as they are (no transport in them).
+SHARED_FROM_GRPC = tuple(
+    f"services/__dist__/{rel}"
+    for rel in (
+        "src/__pkg__/db/",
+        "src/__pkg__/service/",
+        "src/__pkg__/lib/",
+        "src/__pkg__/remote/",
+        "src/__pkg__/tasks/",
+        "src/__pkg__/test/",
+        "src/__pkg__/utils/",
+        "src/__pkg__/py.typed",
+        "src/__pkg__/app/init.py",
+        "tests/test_migrations.py",
+        "tests/test_architecture.py",
+    )
+)
+
+
+def _templates(kind: str) -> list[tuple[Path, str]]:
+    """(template, relative target with path placeholders) of every file of ``kind``."""
+
+    def rels(source: Path) -> list[tuple[Path, str]]:
+        found = sorted(source.rglob("*.tmpl"))
+        return [(t, t.relative_to(source).as_posix().removesuffix(".tmpl")) for t in found]
+
+    own = rels(TEMPLATES / kind)
+    if kind != GRAPHQL:
+        return own
+    shared = [(t, rel) for t, rel in rels(TEMPLATES / GRPC) if rel.startswith(SHARED_FROM_GRPC)]
+    return sorted([*own, *shared], key=lambda pair: pair[1])
+
+
+def write_templates(names: ServiceNames, root: Path, kind: str = GRPC) -> list[Path]:
+    """Render ``tools/templates/<kind>/`` (for GraphQL, also ``SHARED_FROM_GRPC``) into ``root``;
+    returns the files written."""
     plan: list[tuple[Path, Path]] = []
-    for template in sorted(source.rglob("*.tmpl")):
-        rel = template.relative_to(source).as_posix().removesuffix(".tmpl")
+    for template, pattern in _templates(kind):
+        rel = pattern
         for key, value in names.path_placeholders().items():
             rel = rel.replace(key, value)
         target = root / rel
@@ -161,9 +207,12 @@ def _snippet(name: str, names: ServiceNames) -> str:
     return render((TEMPLATES / "snippets" / f"{name}.tmpl").read_text(encoding="utf-8"), names)
 
 
-def edit_compose(root: Path, names: ServiceNames) -> None:
+def edit_compose(root: Path, names: ServiceNames, kind: str = GRPC) -> None:
     """Add the service's containers before the top-level ``volumes:`` and its data volume."""
-    block = _snippet("docker-compose.services.yml", names)
+    snippet = (
+        "docker-compose.graphql-services.yml" if kind == GRAPHQL else "docker-compose.services.yml"
+    )
+    block = _snippet(snippet, names)
 
     def edit(text: str) -> str:
         match = re.search(r"^volumes:[ \t]*\n", text, re.M)
@@ -225,16 +274,17 @@ def edit_gateway(root: Path, names: ServiceNames) -> None:
     _edit(path, "add the service to the gateway", edit)
 
 
-def edit_terraform_tests(root: Path, names: ServiceNames) -> None:
+def edit_terraform_tests(root: Path, names: ServiceNames, kind: str = GRPC) -> None:
     """The Terraform tests list every ECS service that uses the module: add the new one."""
     path = root / "deploy" / "terraform-ecs" / "tests" / "test_terraform.py"
     if not path.exists():
         return
+    module = f"{names.svc}_web" if kind == GRAPHQL else f"{names.svc}_grpc"
 
     def edit(text: str) -> str:
         return re.sub(
             r"^(SERVICES = \{)(.*?)(\})",
-            lambda m: f'{m[1]}{m[2]}, "{names.svc}_grpc"{m[3]}',
+            lambda m: f'{m[1]}{m[2]}, "{module}"{m[3]}',
             text,
             count=1,
             flags=re.M,
@@ -268,16 +318,18 @@ def fix_style(root: Path, files: list[Path]) -> None:
 
 
 def new_service(
-    name: str, *, root: Path = ROOT, generate: bool = True, fix: bool = True
+    name: str, *, root: Path = ROOT, generate: bool = True, fix: bool = True, kind: str = GRPC
 ) -> list[Path]:
-    """Create the service ``name`` in the kit at ``root``; returns the files written."""
+    """Create the service ``name`` (``kind``: GRPC or GRAPHQL) in the kit at ``root``; returns
+    the files written."""
     names = service_names(name, root)
-    files = write_templates(names, root)
-    edit_compose(root, names)
+    files = write_templates(names, root, kind)
+    edit_compose(root, names, kind)
     edit_root_pyproject(root, names)
-    edit_gateway(root, names)
-    edit_terraform_tests(root, names)
-    if generate:
+    if kind == GRPC:
+        edit_gateway(root, names)
+    edit_terraform_tests(root, names, kind)
+    if generate and kind == GRPC:
         regenerate_stubs(root)
     if fix:
         fix_style(root, [*files, root / "deploy" / "terraform-ecs" / "tests" / "test_terraform.py"])
@@ -289,27 +341,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("name", help="the service's short name, e.g. billing")
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--grpc", action="store_true", help="a gRPC service (the default)")
-    kind.add_argument("--graphql", action="store_true", help="not available yet")
+    kind.add_argument(
+        "--graphql", action="store_true", help="a GraphQL service (Flask + Graphene), own database"
+    )
     parser.add_argument("--no-generate", action="store_true", help="do not regenerate the stubs")
     parser.add_argument("--no-fix", action="store_true", help="do not run ruff on the new files")
     args = parser.parse_args(argv)
-    if args.graphql:
-        print(
-            "new-service: --graphql is not available yet: generate a gRPC service and expose it"
-            " through the gateway (services/gateway-graphql)",
-            file=sys.stderr,
-        )
-        return 2
+    service_kind = GRAPHQL if args.graphql else GRPC
     try:
         dist = service_names(args.name).dist
-        files = new_service(args.name, generate=not args.no_generate, fix=not args.no_fix)
+        files = new_service(
+            args.name, generate=not args.no_generate, fix=not args.no_fix, kind=service_kind
+        )
     except NewServiceError as error:
         print(f"new-service: {error}", file=sys.stderr)
         return 2
     print(f"new-service: {len(files)} files written:")
     for path in files:
         print(f"  {path.relative_to(ROOT)}")
-    print(f"new-service: next: nox -s proto tests-{dist} compose, then git add the new files")
+    first = "" if service_kind == GRAPHQL else "proto "
+    print(f"new-service: next: nox -s {first}tests-{dist} compose, then git add the new files")
     return 0
 
 

@@ -3,8 +3,9 @@ copy, and run the copy's own nox sessions there (slow: minutes; `nox -s makeityo
 
 The copy is renamed with tools/rename.py (stubs regenerated, imports re-sorted) and committed on a
 ``main`` branch, so its proto session runs the breaking check too (a new proto file is not a
-breaking change). Then the renamed kit's own tools/new_service.py adds ``billing``. The copies'
-virtual environments live in MAKEITYOURS_NOX_ENVDIR (the nox session keeps them between runs).
+breaking change). Then the renamed kit's own tools/new_service.py adds ``billing`` (gRPC) and
+``reports`` (``--graphql``). The copies' virtual environments live in MAKEITYOURS_NOX_ENVDIR
+(the nox session keeps them between runs).
 """
 
 from __future__ import annotations
@@ -101,9 +102,31 @@ def test_new_service_in_the_renamed_kit(renamed_kit: Path, envdir: str) -> None:
     for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
         assert (service / "src/billing_service" / layer / "__init__.py").is_file()
     assert (renamed_kit / f"proto/{NEW_NAME}/billing/v1/billing_service.proto").is_file()
+    # and a GraphQL service with its own database next to it
+    done = subprocess.run(
+        [sys.executable, "tools/new_service.py", "reports", "--graphql"],
+        cwd=renamed_kit,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    reports = renamed_kit / "services/reports-service/src/reports_service"
+    assert (reports / "api/graphql/schema.py").is_file()
+    assert not (renamed_kit / f"proto/{NEW_NAME}/reports").exists()
     assert _files_with_old_name(renamed_kit) == []
-    # noxfile.py is not edited: it discovers the new service (tests-billing-service exists)
-    _nox(renamed_kit, envdir, "-s", "proto", "tests-billing-service", "compose")
+    # noxfile.py is not edited: it discovers the new services (tests-billing-service exists);
+    # compose checks both services' containers
+    _nox(
+        renamed_kit,
+        envdir,
+        "-s",
+        "proto",
+        "tests-billing-service",
+        "tests-reports-service",
+        "compose",
+    )
     # the gateway calls the real service through its generated remote/ client
     _nox(
         renamed_kit,

@@ -153,9 +153,136 @@ def test_an_unrecognised_layout_is_an_error(shared_files: Path) -> None:
         ns.edit_compose(shared_files, ns.ServiceNames("billing"))
 
 
-def test_graphql_is_refused_with_a_reason(capsys: pytest.CaptureFixture[str]) -> None:
-    assert ns.main(["billing", "--graphql"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+def test_graphql_templates_render_to_valid_files(tmp_path: Path) -> None:
+    names = ns.service_names("payment-methods", tmp_path)
+    files = ns.write_templates(names, tmp_path, ns.GRAPHQL)
+    rel = {f.relative_to(tmp_path).as_posix() for f in files}
+    service = "services/payment-methods-service"
+    package = f"{service}/src/payment_methods_service"
+    for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
+        assert f"{package}/{layer}/__init__.py" in rel
+    assert f"{package}/utils/__init__.py" in rel
+    for own in (
+        f"{package}/api/graphql/schema.py",
+        f"{package}/api/graphql/view.py",
+        f"{package}/api/health.py",
+        f"{package}/app/flask.py",
+        f"{package}/app/gunicorn.py",
+        f"{service}/tests/test_graphql_api.py",
+        f"{service}/tests/test_migrations.py",
+        f"{service}/tests/test_architecture.py",
+        f"{service}/Dockerfile",
+        "deploy/compose/payment-methods-service.env",
+        "deploy/terraform-ecs/payment-methods-service.tf",
+    ):
+        assert own in rel, own
+    assert any(r.startswith(f"{package}/db/migrations/versions/") for r in rel)
+    # no proto, no gRPC code, no gateway client
+    assert not any(r.startswith(("proto/", "services/gateway-graphql/")) for r in rel)
+    assert not any("/grpc" in r for r in rel)
+    for path in files:
+        text = path.read_text()
+        assert "{{" not in text
+        assert "__pkg__" not in path.as_posix()
+        if path.suffix == ".py":
+            ast.parse(text, filename=str(path))
+            assert f"{KIT}_grpc" not in text, path
+            assert "import grpc" not in text, path
+    project = tomllib.loads((tmp_path / service / "pyproject.toml").read_text())
+    assert project["project"]["name"] == "payment-methods-service"
+    assert project["project"]["scripts"] == {
+        "payment-methods-service": "payment_methods_service.commands:main"
+    }
+    assert "graphene>=3.4.3,<3.5" in project["project"]["dependencies"]
+    assert len(project["tool"]["importlinter"]["contracts"]) == 3
+    settings = (tmp_path / package / "app/settings.py").read_text()
+    assert 'env_prefix="PAYMENT_METHODS_SERVICE_"' in settings
+
+
+def test_graphql_shares_the_grpc_templates_for_db_and_service(tmp_path: Path) -> None:
+    names = ns.service_names("billing", tmp_path)
+    grpc = tmp_path / "grpc"
+    graphql = tmp_path / "graphql"
+    ns.write_templates(names, grpc)
+    ns.write_templates(names, graphql, ns.GRAPHQL)
+    package = "services/billing-service/src/billing_service"
+    for rel in ("db/models/item.py", "db/repository/item.py", "service/items.py", "app/init.py"):
+        assert (graphql / package / rel).read_text() == (grpc / package / rel).read_text(), rel
+    # one copy of each shared file in the templates: none is duplicated under graphql-service
+    own = {p.relative_to(ns.TEMPLATES / ns.GRAPHQL) for p in (ns.TEMPLATES / ns.GRAPHQL).rglob("*")}
+    shared = {p.relative_to(ns.TEMPLATES / ns.GRPC) for p in (ns.TEMPLATES / ns.GRPC).rglob("*")}
+    assert {p for p in own & shared if p.suffix == ".tmpl" and "db" in p.parts} == set()
+
+
+def test_graphql_refuses_to_overwrite(tmp_path: Path) -> None:
+    names = ns.service_names("reports", tmp_path)
+    existing = tmp_path / "services/reports-service/src/reports_service/service/items.py"
+    existing.parent.mkdir(parents=True)
+    existing.write_text("mine\n")
+    with pytest.raises(ns.NewServiceError, match="already exists"):
+        ns.write_templates(names, tmp_path, ns.GRAPHQL)
+    assert existing.read_text() == "mine\n"
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["items.py"]
+
+
+def test_graphql_service_in_a_kit(shared_files: Path) -> None:
+    rel = "deploy/terraform-ecs/tests/test_terraform.py"
+    (shared_files / rel).parent.mkdir(parents=True)
+    shutil.copy(ROOT / rel, shared_files / rel)
+    gateway_before = (shared_files / "services/gateway-graphql/pyproject.toml").read_text()
+    ns.new_service("reports", root=shared_files, fix=False, kind=ns.GRAPHQL)
+
+    compose = yaml.safe_load((shared_files / "docker-compose.yml").read_text())
+    before = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert set(compose["services"]) - set(before["services"]) == {
+        "reports-postgres",
+        "reports-migrate",
+        "reports-web",
+    }
+    web = compose["services"]["reports-web"]
+    assert web["command"] == ["serve"]
+    assert web["expose"] == ["8000"]
+    assert "REPORTS_SERVICE_DATABASE_URL" in web["environment"]
+    assert "reports-postgres-data" in compose["volumes"]
+    assert f"IMAGE_REPORTS_SERVICE={KIT}/reports-service:dev" in (
+        (shared_files / ".env.example").read_text().splitlines()
+    )
+    root = tomllib.loads((shared_files / "pyproject.toml").read_text())
+    assert "reports_service" in root["tool"]["ruff"]["lint"]["isort"]["known-first-party"]
+    # the gateway does not call a GraphQL service: its pyproject is left alone
+    assert (shared_files / "services/gateway-graphql/pyproject.toml").read_text() == gateway_before
+    line = next(
+        x for x in (shared_files / rel).read_text().splitlines() if x.startswith("SERVICES")
+    )
+    assert "reports_web" in ast.literal_eval(line.split("=", 1)[1].strip())
+    assert not (shared_files / "proto").exists()
+    # a second run is refused: the service exists
+    with pytest.raises(ns.NewServiceError, match="already exists"):
+        ns.new_service("reports", root=shared_files, fix=False, kind=ns.GRAPHQL)
+
+
+def test_graphql_and_grpc_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        ns.main(["billing", "--grpc", "--graphql"])
+    assert "not allowed with" in capsys.readouterr().err
+
+
+def test_the_graphql_terraform_file_declares_the_ecs_service(tmp_path: Path) -> None:
+    hcl2 = pytest.importorskip("hcl2")
+    names = ns.service_names("reports", tmp_path)
+    ns.write_templates(names, tmp_path, ns.GRAPHQL)
+    options = hcl2.SerializationOptions(strip_string_quotes=True)
+    with (tmp_path / "deploy/terraform-ecs/reports-service.tf").open() as file:
+        parsed = hcl2.load(file, serialization_options=options)
+    modules = {name: body for block in parsed["module"] for name, body in block.items()}
+    assert set(modules) == {"reports_web"}
+    service = modules["reports_web"]
+    assert service["command"] == ["serve"]
+    assert service["entry_point"] == ["reports-service"]
+    assert service["service_connect"]["app_protocol"] == "http"
+    assert "/healthz" in str(service["health_check"])
+    variables = {name for block in parsed["variable"] for name in block}
+    assert variables == {"reports_database_url_secret_arn"}
 
 
 def test_the_terraform_file_declares_the_ecs_service(tmp_path: Path) -> None:
