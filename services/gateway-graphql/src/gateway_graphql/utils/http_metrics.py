@@ -23,7 +23,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from prometheus_client import Counter, Histogram
 
-__all__ = ["OperationNames", "install_http_metrics"]
+__all__ = ["OperationNames", "install_http_metrics", "remember_payload"]
 
 REQUESTS = Counter(
     "http_requests",
@@ -66,11 +66,18 @@ class OperationNames:
         return "other"
 
 
+def remember_payload(payload: Any) -> None:
+    """Keep the POST payload the GraphQL view parsed, so the metrics do not parse the body again."""
+    g.graphql_payload = payload
+
+
 def _payload() -> Any:
-    """The GraphQL payload as the view saw it (parsed once, cached by Flask), or None."""
+    """The GraphQL payload as the view saw it, or None."""
     if request.method == "GET":
         return dict(request.args)
-    try:
+    if "graphql_payload" in g:
+        return g.graphql_payload
+    try:  # the view refused the body before parsing it (or it is not the GraphQL view)
         if request.is_json:
             return request.get_json(silent=True)
         return dict(request.form) if request.form else None

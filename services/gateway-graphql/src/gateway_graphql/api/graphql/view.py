@@ -62,6 +62,7 @@ from gateway_graphql.lib.graphiql import CONTENT_SECURITY_POLICY, render_page
 from gateway_graphql.lib.json_errors import error_response
 from gateway_graphql.service.accounts import Accounts
 from gateway_graphql.utils.graphql_limits import query_limits_rule
+from gateway_graphql.utils.http_metrics import remember_payload
 
 __all__ = ["CSRF_HEADER", "GatewayGraphQLView", "ViewOptions"]
 
@@ -246,6 +247,8 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
             raise HTTPException(400, "Unable to parse request body as JSON") from error
         if not isinstance(parsed, dict):
             raise HTTPException(400, "The request body must be a JSON object.")
+        if request.method == "POST":  # the body (a GET parses only its `variables` here)
+            remember_payload(parsed)
         return parsed
 
     def render_graphql_ide(self, request: Request, request_data: GraphQLRequestData) -> Response:
