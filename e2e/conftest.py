@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -55,6 +57,17 @@ class Stack:
             for line in self.log().splitlines()
             if line[9:].split("|", 1)[0].strip() == process_name
         ]
+
+    def json_lines_of(self, process_name: str) -> list[dict[str, Any]]:
+        """The JSON log records of one process (lines that are not JSON are skipped)."""
+        found = []
+        for line in self.lines_of(process_name):
+            _, _, body = line.partition("| ")
+            try:
+                found.append(json.loads(body))
+            except ValueError:
+                continue
+        return found
 
     def remember_pids(self) -> None:
         try:

@@ -123,16 +123,14 @@ def test_one_trace_from_the_browser_to_the_worker(stack: Stack) -> None:
     # The trace id and the request id are on the log lines of every process.
     for process in ("gateway", "grpc", "worker", "scheduler"):
         records = [
-            record
-            for record in _json_lines(stack.lines_of(process))
-            if record.get("trace_id") == trace_id
+            record for record in stack.json_lines_of(process) if record.get("trace_id") == trace_id
         ]
         assert records, f"no {process} log line with the trace id"
         assert any(r.get("request_id") == request_id for r in records), process
         assert all(len(r.get("span_id", "")) == 16 for r in records), process
     (done,) = [
         r
-        for r in _json_lines(stack.lines_of("worker"))
+        for r in stack.json_lines_of("worker")
         if r.get("event") == "task.done" and r.get("request_id") == request_id
     ]
     assert done["state"] == "SUCCESS"
@@ -150,17 +148,6 @@ def _ancestors(span: Span, by_id: dict[str, Span]) -> list[Span]:
 def _table(span: Span) -> str:
     words = str(span.attributes.get("db.statement", "")).split()
     return words[2].strip('"') if len(words) > 2 else ""
-
-
-def _json_lines(lines: list[str]) -> list[dict[str, Any]]:
-    found = []
-    for line in lines:
-        _, _, body = line.partition("| ")
-        try:
-            found.append(json.loads(body))
-        except ValueError:
-            continue
-    return found
 
 
 # --------------------------------------------------------------------------- metrics

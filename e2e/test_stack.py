@@ -6,7 +6,6 @@ The client is a third-party GraphQL client (gql over HTTP); nothing of the kit i
 from __future__ import annotations
 
 import email
-import json
 import time
 import uuid
 from email import policy
@@ -82,17 +81,6 @@ def _wait_for_mail(folder: Path, recipient: str, timeout: float = 30) -> email.m
     raise AssertionError(f"no email to {recipient} within {timeout}s")
 
 
-def _json_lines(lines: list[str]) -> list[dict[str, Any]]:
-    found = []
-    for line in lines:
-        _, _, body = line.partition("| ")
-        try:
-            found.append(json.loads(body))
-        except ValueError:
-            continue
-    return found
-
-
 def test_signup_email_login_me_users_update_logout(stack: Stack) -> None:
     request_id = f"e2e-{uuid.uuid4().hex[:12]}"
     address = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
@@ -119,7 +107,7 @@ def test_signup_email_login_me_users_update_logout(stack: Stack) -> None:
 
     # The request id of the signup travelled gateway -> gRPC metadata -> outbox -> Celery task.
     for process in ("gateway", "grpc", "worker"):
-        records = _json_lines(stack.lines_of(process))
+        records = stack.json_lines_of(process)
         assert any(r.get("request_id") == request_id for r in records), process
 
 
@@ -161,7 +149,7 @@ def test_users_pagination_and_batched_invited_by(stack: Stack) -> None:
     while True:
         calls = [
             r["method"]
-            for r in _json_lines(stack.lines_of("grpc"))
+            for r in stack.json_lines_of("grpc")
             if r.get("request_id") == request_id and r.get("event") == "grpc.access"
         ]
         if calls or time.monotonic() > deadline:
