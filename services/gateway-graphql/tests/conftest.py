@@ -10,6 +10,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -151,10 +152,9 @@ def log_lines() -> Iterator[LogLines]:
     configure_logging(level="INFO", fmt="json", service="gateway-test")
 
 
-@pytest.fixture(scope="module")
-def live_gateway(user_service: UserServiceProcess) -> Iterator[str]:
-    """The gateway (APP_ENV=test) served over real HTTP by werkzeug in a thread: its base URL."""
-    settings = make_settings(user_service.target)
+@contextmanager
+def serve_gateway(settings: Settings) -> Iterator[str]:
+    """The gateway served over real HTTP by werkzeug in a thread, on a free port: its base URL."""
     client = connect_user_service(settings)
     server = make_server("127.0.0.1", 0, create_app(settings, user_service=client), threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-gateway", daemon=True)
@@ -165,3 +165,10 @@ def live_gateway(user_service: UserServiceProcess) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         client.close()
+
+
+@pytest.fixture(scope="module")
+def live_gateway(user_service: UserServiceProcess) -> Iterator[str]:
+    """The gateway (APP_ENV=test) over real HTTP: its base URL."""
+    with serve_gateway(make_settings(user_service.target)) as url:
+        yield url

@@ -7,19 +7,16 @@ the plain test run skips this module (marker `browser`). A screenshot of each st
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from conftest import PASSWORD, make_settings, unique_email
+from conftest import PASSWORD, make_settings, serve_gateway, unique_email
 from playwright.sync_api import Page, expect, sync_playwright
-from werkzeug.serving import make_server
 
 from gateway_graphql.api.graphql.ids import user_global_id
-from gateway_graphql.app.flask import connect_user_service, create_app
 from gateway_graphql.remote.user_service import User
 from gateway_graphql.test.user_service import UserServiceProcess
 
@@ -45,17 +42,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def live_gateway(user_service: UserServiceProcess) -> Iterator[str]:
     """The gateway in development mode (GraphiQL on), on werkzeug, in a thread."""
-    settings = make_settings(user_service.target, app_env="development")
-    client = connect_user_service(settings)
-    server = make_server("127.0.0.1", 0, create_app(settings, user_service=client), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="gateway", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        client.close()
+    with serve_gateway(make_settings(user_service.target, app_env="development")) as url:
+        yield url
 
 
 @pytest.fixture
