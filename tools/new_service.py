@@ -52,6 +52,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,9 +194,8 @@ def write_templates(names: ServiceNames, root: Path, kind: str = GRPC) -> list[P
     return [target for _, target in plan]
 
 
-def _edit(path: Path, change: str, edit: object) -> None:
+def _edit(path: Path, change: str, edit: Callable[[str], str]) -> None:
     """Apply ``edit(text) -> text`` to ``path``; NewServiceError naming ``change`` if it fails."""
-    assert callable(edit)
     text = path.read_text(encoding="utf-8")
     new = edit(text)
     if new == text:
@@ -235,19 +235,24 @@ def edit_compose(root: Path, names: ServiceNames, kind: str = GRPC) -> None:
     _edit(root / ".env.example", "add the image name", edit_env)
 
 
+def _append_item(text: str, opening: str, closing: str, item: str) -> str:
+    """Add ``"item"`` at the end of the one-line list that starts with ``opening`` on a line."""
+    return re.sub(
+        rf"^({opening})(.*?)({closing})",
+        lambda m: f'{m[1]}{m[2]}, "{item}"{m[3]}',
+        text,
+        count=1,
+        flags=re.M,
+    )
+
+
 def edit_root_pyproject(root: Path, names: ServiceNames) -> None:
     """The new import name is first-party for ruff's isort."""
-
-    def edit(text: str) -> str:
-        return re.sub(
-            r"^(known-first-party\s*=\s*\[)(.*?)(\])",
-            lambda m: f'{m[1]}{m[2]}, "{names.pkg}"{m[3]}',
-            text,
-            count=1,
-            flags=re.M,
-        )
-
-    _edit(root / "pyproject.toml", "add the first-party import name", edit)
+    _edit(
+        root / "pyproject.toml",
+        "add the first-party import name",
+        lambda text: _append_item(text, r"known-first-party\s*=\s*\[", r"\]", names.pkg),
+    )
 
 
 def edit_gateway(root: Path, names: ServiceNames) -> None:
@@ -280,17 +285,11 @@ def edit_terraform_tests(root: Path, names: ServiceNames, kind: str = GRPC) -> N
     if not path.exists():
         return
     module = f"{names.svc}_web" if kind == GRAPHQL else f"{names.svc}_grpc"
-
-    def edit(text: str) -> str:
-        return re.sub(
-            r"^(SERVICES = \{)(.*?)(\})",
-            lambda m: f'{m[1]}{m[2]}, "{module}"{m[3]}',
-            text,
-            count=1,
-            flags=re.M,
-        )
-
-    _edit(path, "add the ECS service to the Terraform tests", edit)
+    _edit(
+        path,
+        "add the ECS service to the Terraform tests",
+        lambda text: _append_item(text, r"SERVICES = \{", r"\}", module),
+    )
 
 
 def regenerate_stubs(root: Path) -> None:
