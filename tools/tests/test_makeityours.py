@@ -88,30 +88,27 @@ def test_rename_leaves_no_trace_and_the_renamed_kit_passes_its_checks(
     _nox(renamed_kit, envdir, "-s", "proto", *(f"tests-{p}" for p in packages))
 
 
-def test_new_service_in_the_renamed_kit(renamed_kit: Path, envdir: str) -> None:
+def _new_service(kit: Path, *args: str) -> None:
+    """The kit's own tools/new_service.py with ``args``; fails the test with its output."""
     done = subprocess.run(
-        [sys.executable, "tools/new_service.py", "billing"],
-        cwd=renamed_kit,
+        [sys.executable, "tools/new_service.py", *args],
+        cwd=kit,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_new_service_in_the_renamed_kit(renamed_kit: Path, envdir: str) -> None:
+    _new_service(renamed_kit, "billing")
     service = renamed_kit / "services/billing-service"
     for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
         assert (service / "src/billing_service" / layer / "__init__.py").is_file()
     assert (renamed_kit / f"proto/{NEW_NAME}/billing/v1/billing_service.proto").is_file()
     # and a GraphQL service with its own database next to it
-    done = subprocess.run(
-        [sys.executable, "tools/new_service.py", "reports", "--graphql"],
-        cwd=renamed_kit,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    _new_service(renamed_kit, "reports", "--graphql")
     reports = renamed_kit / "services/reports-service/src/reports_service"
     assert (reports / "api/graphql/schema.py").is_file()
     assert not (renamed_kit / f"proto/{NEW_NAME}/reports").exists()

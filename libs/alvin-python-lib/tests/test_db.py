@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -60,6 +61,20 @@ def _terminate(database_url: str, pid: int) -> None:
         admin.dispose()
 
 
+@pytest.fixture
+def make_engine(database_url: str) -> Iterator[Callable[..., Engine]]:
+    """``create_engine(database_url, pool_size=1, max_overflow=0, **options)``, disposed after."""
+    engines: list[Engine] = []
+
+    def make(**options: Any) -> Engine:
+        engines.append(create_engine(database_url, pool_size=1, max_overflow=0, **options))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        engine.dispose()
+
+
 def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     pings: list[int] = []
     original = engine.dialect.do_ping
@@ -73,51 +88,42 @@ def _count_pings(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def test_a_connection_idle_long_enough_is_pinged_and_replaced_when_dead(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = create_engine(database_url, pool_size=1, max_overflow=0, pre_ping_idle_s=1e-9)
-    try:
-        pings = _count_pings(engine, monkeypatch)
-        first = _backend_pid(engine)
-        _terminate(database_url, first)
-        second = _backend_pid(engine)  # the ping failed: a new connection, no error
-        assert second != first
-        assert pings == [1]
-    finally:
-        engine.dispose()
+    engine = make_engine(pre_ping_idle_s=1e-9)
+    pings = _count_pings(engine, monkeypatch)
+    first = _backend_pid(engine)
+    _terminate(database_url, first)
+    second = _backend_pid(engine)  # the ping failed: a new connection, no error
+    assert second != first
+    assert pings == [1]
 
 
 def test_a_connection_in_use_a_moment_ago_is_not_pinged(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = create_engine(database_url, pool_size=1, max_overflow=0, pre_ping_idle_s=3600)
-    try:
-        pings = _count_pings(engine, monkeypatch)
-        first = _backend_pid(engine)
-        assert _backend_pid(engine) == first
-        assert pings == []  # no round trip spent on a ping
-        # A connection that died while the pool trusted it: the statement fails, the pool is
-        # invalidated, and the next checkout reconnects.
-        _terminate(database_url, first)
-        with pytest.raises(OperationalError):
-            _backend_pid(engine)
-        assert _backend_pid(engine) != first
-    finally:
-        engine.dispose()
+    engine = make_engine(pre_ping_idle_s=3600)
+    pings = _count_pings(engine, monkeypatch)
+    first = _backend_pid(engine)
+    assert _backend_pid(engine) == first
+    assert pings == []  # no round trip spent on a ping
+    # A connection that died while the pool trusted it: the statement fails, the pool is
+    # invalidated, and the next checkout reconnects.
+    _terminate(database_url, first)
+    with pytest.raises(OperationalError):
+        _backend_pid(engine)
+    assert _backend_pid(engine) != first
 
 
 def test_pre_ping_idle_zero_is_sqlalchemys_ping_at_every_checkout(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    make_engine: Callable[..., Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = create_engine(database_url, pool_size=1, max_overflow=0, pre_ping_idle_s=0)
-    try:
-        pings = _count_pings(engine, monkeypatch)
-        first = _backend_pid(engine)
-        assert _backend_pid(engine) == first
-        assert _backend_pid(engine) == first
-        assert len(pings) == 2  # every checkout but the first (a brand-new connection)
-    finally:
-        engine.dispose()
+    engine = make_engine(pre_ping_idle_s=0)
+    pings = _count_pings(engine, monkeypatch)
+    first = _backend_pid(engine)
+    assert _backend_pid(engine) == first
+    assert _backend_pid(engine) == first
+    assert len(pings) == 2  # every checkout but the first (a brand-new connection)
 
 
 def test_app_session_commits_and_the_test_rolls_back(db: Session, database: Database) -> None:
