@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -27,21 +26,47 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -> I
     get_settings.cache_clear()
 
 
-def test_create_user_prompts_without_echo(env: None, db: Session, monkeypatch: Any) -> None:
-    answers = iter(["a long password 1", "a long password 1"])
-    monkeypatch.setattr("getpass.getpass", lambda prompt="": next(answers))
-    result = CliRunner().invoke(cli, ["create-user", "Cli@Example.com"])
+def test_create_user_prompts_twice_without_echo(env: None, db: Session) -> None:
+    result = CliRunner().invoke(
+        cli, ["create-user", "Cli@Example.com"], input="a long password 1\na long password 1\n"
+    )
     assert result.exit_code == 0, result.output
+    assert "Repeat for confirmation" in result.output
     assert "created user" in result.output
     assert "a long password 1" not in result.output
     assert auth.authenticate(email="cli@example.com", password="a long password 1")
 
 
-def test_create_user_reports_domain_errors_in_one_line(
-    env: None, db: Session, monkeypatch: Any
-) -> None:
-    monkeypatch.setattr("getpass.getpass", lambda prompt="": "short")
-    result = CliRunner().invoke(cli, ["create-user", "x@example.com"])
+def test_create_user_asks_again_when_the_confirmation_differs(env: None, db: Session) -> None:
+    answers = "a long password 1\nanother password 2\nthe third one 33\nthe third one 33\n"
+    result = CliRunner().invoke(cli, ["create-user", "again@example.com"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "do not match" in result.output
+    assert auth.authenticate(email="again@example.com", password="the third one 33")
+
+
+def test_create_user_reads_the_password_from_stdin(env: None, db: Session) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["create-user", "script@example.com", "--password-stdin"],
+        input=" spaces kept 1234 \nignored second line\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "Password" not in result.output  # no prompt in a script
+    assert auth.authenticate(email="script@example.com", password=" spaces kept 1234 ")
+
+
+def test_create_user_refuses_an_empty_stdin(env: None, db: Session) -> None:
+    result = CliRunner().invoke(cli, ["create-user", "empty@example.com", "--password-stdin"])
+    assert result.exit_code == 2
+    assert "standard input has no password line" in result.output
+    assert db.scalar(select(func.count()).select_from(User)) == 0
+
+
+def test_create_user_reports_domain_errors_in_one_line(env: None, db: Session) -> None:
+    result = CliRunner().invoke(
+        cli, ["create-user", "x@example.com", "--password-stdin"], input="short\n"
+    )
     assert result.exit_code == 1
     assert "password: must be at least 10 characters" in result.output
     assert "Traceback" not in result.output

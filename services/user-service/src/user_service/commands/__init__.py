@@ -6,7 +6,7 @@ then costs little more than click itself, and a process pays only for its own im
 
 from __future__ import annotations
 
-import getpass
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -117,15 +117,25 @@ def smtp(host: str, port: int, save_dir: Path | None) -> None:
 @cli.command("create-user")
 @click.argument("email")
 @click.option("--display-name", default=None, help="Defaults to the part before the @.")
-def create_user(email: str, display_name: str | None) -> None:
-    """Create a user; the password is prompted for (not echoed)."""
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of standard input (for scripts); "
+    "otherwise it is prompted for twice, not echoed.",
+)
+def create_user(email: str, display_name: str | None, password_stdin: bool) -> None:
+    """Create a user; the password is prompted for (hidden, confirmed) or read from stdin."""
     from alvin_python_lib.errors import DomainError  # noqa: PLC0415
     from user_service.service import users  # noqa: PLC0415
 
+    if password_stdin:
+        # Only the line ending goes: spaces may be part of the password.
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise click.UsageError("--password-stdin: standard input has no password line")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     init_app("manage")
-    password = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat password: ") != password:
-        raise click.ClickException("the passwords differ")
     try:
         user = users.signup(
             email=email,
