@@ -7,15 +7,17 @@ import socket
 import subprocess
 import sys
 import threading
+from concurrent import futures
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from click.testing import CliRunner
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_test_service import SERVICE_NAME, Handlers, wait_until
 
-from alvin_grpc.health import HealthChecks, main
+from alvin_grpc.health import HealthChecks, main, probe
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -126,21 +128,49 @@ def test_probe_exit_status(grpc_server_factory: Any, handlers: Handlers) -> None
 
     server.health.set(SERVICE_NAME, NOT_SERVING)
     down = _probe(server.address, SERVICE_NAME)
-    assert (down.returncode, down.stdout.strip()) == (1, "NOT_SERVING")
+    assert (down.returncode, down.stdout.strip()) == (4, "NOT_SERVING")
     assert _probe(server.address).returncode == 0  # the overall status is separate
 
-    unknown = _probe(server.address, "no.Such")
-    assert (unknown.returncode, unknown.stdout.strip()) == (1, "SERVICE_UNKNOWN")
+    unknown = _probe(server.address, "no.Such")  # NOT_FOUND: an RPC failure, as grpc_health_probe
+    assert unknown.returncode == 3
+    assert "SERVICE_UNKNOWN" in unknown.stderr
 
 
-def test_probe_unreachable_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
+def _free_port() -> int:
+    with socket.socket() as sock:  # bound then released: nobody listens there
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    assert main([f"127.0.0.1:{port}", "--timeout", "0.5"]) == 3
-    assert "health check failed: " in capsys.readouterr().err
-    with pytest.raises(SystemExit) as usage:
-        main([])
-    assert usage.value.code == 2
-    with pytest.raises(SystemExit):
-        main(["127.0.0.1:1", "--cert", "c.pem"])
+        return int(sock.getsockname()[1])
+
+
+def test_probe_connection_failure_is_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([f"127.0.0.1:{_free_port()}", "--connect-timeout", "0.5"]) == 2
+    assert "failed to connect to 127.0.0.1:" in capsys.readouterr().err
+
+
+def test_probe_rpc_failure_is_3(capsys: pytest.CaptureFixture[str]) -> None:
+    # A real server that does not implement the health service: connected, then UNIMPLEMENTED.
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        assert main([f"127.0.0.1:{port}", "--timeout", "5"]) == 3
+    finally:
+        server.stop(grace=None)
+    assert "health rpc failed: UNIMPLEMENTED" in capsys.readouterr().err
+
+
+def test_probe_invalid_arguments_are_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 1
+    assert "Missing argument 'TARGET'" in capsys.readouterr().err
+    assert main(["127.0.0.1:1", "--timeout", "0"]) == 1
+    assert main(["127.0.0.1:1", "--tls", "--cert", __file__]) == 1
+    assert "--cert and --key go together" in capsys.readouterr().err
+
+
+def test_probe_help_documents_the_exit_codes() -> None:
+    result = CliRunner().invoke(probe, ["--help"])
+    assert result.exit_code == 0
+    assert "grpc_health_probe" in result.output
+    for line in ("0  the response is SERVING", "2  no connection", "4  the RPC answered"):
+        assert line in result.output
+    assert main(["--help"]) == 0

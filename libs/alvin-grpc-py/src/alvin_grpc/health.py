@@ -18,14 +18,12 @@ The probe, for a Dockerfile ``HEALTHCHECK`` or an ECS container health check::
     alvin-grpc-health 127.0.0.1:50051 alvin.user.v1.UserService --timeout 2
     alvin-grpc-health host:443 --tls --ca ca.pem --cert client.pem --key client.key
 
-Exit status: 0 SERVING; 1 NOT_SERVING, UNKNOWN or an unknown service; 2 bad arguments; 3 the server
-could not be reached or the call failed.
+Exit status as grpc_health_probe's: 0 SERVING; 1 invalid arguments; 2 no connection; 3 the RPC
+failed or timed out (an unknown service too: NOT_FOUND); 4 answered, but not SERVING.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent import futures
@@ -33,16 +31,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 from alvin_python_lib.logging import get_logger
 
 if TYPE_CHECKING:
     from grpc_health.v1.health import HealthServicer
 
-__all__ = ["EXIT_NOT_SERVING", "EXIT_SERVING", "EXIT_UNREACHABLE", "HealthChecks", "main"]
+__all__ = [
+    "EXIT_CONNECTION_FAILURE",
+    "EXIT_INVALID_ARGUMENTS",
+    "EXIT_RPC_FAILURE",
+    "EXIT_SERVING",
+    "EXIT_UNHEALTHY",
+    "HealthChecks",
+    "main",
+    "probe",
+]
 
+# grpc_health_probe's exit codes, so that scripts written for it read ours the same way.
 EXIT_SERVING = 0
-EXIT_NOT_SERVING = 1
-EXIT_UNREACHABLE = 3
+EXIT_INVALID_ARGUMENTS = 1
+EXIT_CONNECTION_FAILURE = 2
+EXIT_RPC_FAILURE = 3
+EXIT_UNHEALTHY = 4
 
 _log = get_logger("alvin_grpc.health")
 
@@ -159,69 +171,145 @@ class HealthChecks:
             self._pool = None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="alvin-grpc-health",
-        description="Exit 0 when a gRPC server's health service reports SERVING.",
-    )
-    parser.add_argument("target", help="HOST:PORT of the server")
-    parser.add_argument("service", nargs="?", default="", help='service name ("" = overall)')
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds (default 3)")
-    parser.add_argument("--tls", action="store_true", help="connect with TLS")
-    parser.add_argument(
-        "--ca", type=Path, help="PEM CA bundle to verify the server (implies --tls)"
-    )
-    parser.add_argument("--cert", type=Path, help="PEM client certificate for mTLS")
-    parser.add_argument("--key", type=Path, help="PEM client private key for mTLS")
-    parser.add_argument("--server-name", help="expected name in the server certificate")
-    parser.add_argument("-q", "--quiet", action="store_true", help="print nothing")
-    return parser
+_EXIT_CODES_HELP = """\b
+Exit status, as grpc_health_probe's:
+  0  the response is SERVING
+  1  invalid command-line arguments
+  2  no connection within --connect-timeout (refused, unresolvable, TLS handshake failed)
+  3  the RPC failed or timed out (an unknown SERVICE is NOT_FOUND: 3, as there)
+  4  the RPC answered, but not SERVING (NOT_SERVING, UNKNOWN, SERVICE_UNKNOWN)
+"""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``alvin-grpc-health HOST:PORT [SERVICE] [--timeout S] [--tls ...]``."""
+def _ensure_pair(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if param.name == "key" and (value is None) != (ctx.params.get("cert") is None):
+        raise click.BadParameter("--cert and --key go together", ctx=ctx, param=param)
+    return value
+
+
+@click.command(
+    "alvin-grpc-health",
+    epilog=_EXIT_CODES_HELP,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.argument("target")
+@click.argument("service", default="")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=3.0,
+    show_default=True,
+    help="Seconds for the connection, then as many for the RPC (unless set below).",
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds to get a connection (default: --timeout).",
+)
+@click.option(
+    "--rpc-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds for the Check RPC (default: --timeout).",
+)
+@click.option("--tls", is_flag=True, help="Connect with TLS.")
+@click.option(
+    "--ca",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM CA bundle that verifies the server (implies --tls).",
+)
+@click.option(
+    "--cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    is_eager=True,
+    help="PEM client certificate for mTLS (with --key).",
+)
+@click.option(
+    "--key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    callback=_ensure_pair,
+    help="PEM client private key for mTLS (with --cert).",
+)
+@click.option("--server-name", help="Expected name in the server certificate.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing.")
+def probe(  # click passes every parameter by name
+    *,
+    target: str,
+    service: str,
+    timeout: float,
+    connect_timeout: float | None,
+    rpc_timeout: float | None,
+    tls: bool,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    server_name: str | None,
+    quiet: bool,
+) -> None:
+    """Exit 0 when the gRPC server at TARGET (HOST:PORT) reports SERVICE as SERVING.
+
+    SERVICE defaults to "" (the server's overall health).
+    """
     import grpc  # noqa: PLC0415
     from grpc_health.v1 import health_pb2  # noqa: PLC0415
 
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if (args.cert is None) != (args.key is None):
-        parser.error("--cert and --key go together")
-
     def say(text: str, *, error: bool = False) -> None:
-        if not args.quiet:
-            print(text, file=sys.stderr if error else sys.stdout)
+        if not quiet:
+            click.echo(text, err=error)
 
     options: list[tuple[str, str | int]] = []
-    if args.tls or args.ca or args.cert:
+    if tls or ca or cert:
         credentials = grpc.ssl_channel_credentials(
-            root_certificates=args.ca.read_bytes() if args.ca else None,
-            private_key=args.key.read_bytes() if args.key else None,
-            certificate_chain=args.cert.read_bytes() if args.cert else None,
+            root_certificates=ca.read_bytes() if ca else None,
+            private_key=key.read_bytes() if key else None,
+            certificate_chain=cert.read_bytes() if cert else None,
         )
-        if args.server_name:
-            options.append(("grpc.ssl_target_name_override", args.server_name))
-        channel = grpc.secure_channel(args.target, credentials, options=options)
+        if server_name:
+            options.append(("grpc.ssl_target_name_override", server_name))
+        channel = grpc.secure_channel(target, credentials, options=options)
     else:
-        channel = grpc.insecure_channel(args.target, options=options)
-    try:
+        channel = grpc.insecure_channel(target, options=options)
+    with channel:
+        connect_s = connect_timeout or timeout
+        try:
+            grpc.channel_ready_future(channel).result(timeout=connect_s)
+        except grpc.FutureTimeoutError:
+            say(f"failed to connect to {target} within {connect_s:g}s", error=True)
+            raise SystemExit(EXIT_CONNECTION_FAILURE) from None
         check = channel.unary_unary(
             "/grpc.health.v1.Health/Check",
             request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
             response_deserializer=health_pb2.HealthCheckResponse.FromString,
         )
-        response = check(health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout)
-    except grpc.RpcError as error:
-        if error.code() == grpc.StatusCode.NOT_FOUND:
-            say("SERVICE_UNKNOWN")
-            return EXIT_NOT_SERVING
-        say(f"health check failed: {error.code().name}: {error.details()}", error=True)
-        return EXIT_UNREACHABLE
-    finally:
-        channel.close()
-    status = health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-    say(status)
-    return EXIT_SERVING if response.status == health_pb2.HealthCheckResponse.SERVING else 1
+        try:
+            response = check(
+                health_pb2.HealthCheckRequest(service=service), timeout=rpc_timeout or timeout
+            )
+        except grpc.RpcError as error:
+            code = error.code()
+            if code == grpc.StatusCode.NOT_FOUND:
+                say(f"SERVICE_UNKNOWN: {service!r} is not known to the server", error=True)
+            else:
+                say(f"health rpc failed: {code.name}: {error.details()}", error=True)
+            raise SystemExit(EXIT_RPC_FAILURE) from None
+    say(health_pb2.HealthCheckResponse.ServingStatus.Name(response.status))
+    if response.status != health_pb2.HealthCheckResponse.SERVING:
+        raise SystemExit(EXIT_UNHEALTHY)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the probe and return its exit status (usage errors: 1, as grpc_health_probe)."""
+    try:
+        probe.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except click.UsageError as error:
+        error.show()
+        return EXIT_INVALID_ARGUMENTS
+    except click.exceptions.Exit as done:  # --help
+        return done.exit_code
+    except click.Abort:
+        return EXIT_INVALID_ARGUMENTS
+    except SystemExit as done:
+        return int(done.code or 0)
+    return EXIT_SERVING
 
 
 if __name__ == "__main__":
