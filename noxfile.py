@@ -502,12 +502,25 @@ def versions(session: nox.Session) -> None:
     )
 
 
+DEPTRY = "deptry>=0.24,<0.26"  # optional_dependencies_dev_groups: 0.24
+
+
 @nox.session(python=PYTHON, tags=["checks"])
 def boundaries(session: nox.Session) -> None:
-    """No package imports an undeclared local package or another package's private modules."""
-    session.install(*TOOLS_TESTS)
+    """No package imports an undeclared local package or another package's private modules;
+    deptry: every package declares what its src/ imports, and uses what it declares.
+
+    deptry reads each package's ``[tool.deptry]`` (its ``test`` extra counts as development
+    requirements) and maps imports to distributions through what is installed here: every
+    package with its ``test`` extra, in one environment.
+    """
+    _install_local(session, *PACKAGES, also=[*TOOLS_TESTS, DEPTRY, "-e", "deploy/ecs-deploy[test]"])
     session.run("python", "tools/boundaries.py")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tools/tests/test_boundaries.py")
+    for package in [*PACKAGES, ROOT / "deploy" / "ecs-deploy"]:
+        session.chdir(package)
+        session.run("deptry", "src")
+    session.chdir(ROOT)
 
 
 # ~2 minutes on 2 cores with a warm pip cache (publish ~15 s, each service: venv + install 30-40 s,
