@@ -48,6 +48,7 @@ STACK_TOOLS = (
     "-e",
     "services/user-service[dev]",
     "honcho>=2,<3",
+    "watchfiles>=1,<2",  # `nox -s up -- --reload`
 )
 E2E_TOOLS = (
     "gql[requests]>=3.5,<5",
@@ -436,7 +437,8 @@ def clean(session: nox.Session) -> None:
 def up(session: nox.Session) -> None:
     """Run the whole stack on the embedded servers (data in .data/; `nox -s clean` resets it).
 
-    posargs go to deploy/local/run_stack.py, e.g. `nox -s up -- --seed 100`.
+    posargs go to deploy/local/run_stack.py, e.g. `nox -s up -- --seed 100`; `-- --reload` restarts
+    the gRPC server, worker, scheduler and gateway when a .py file of libs/ or services/ changes.
     """
     _install_local(session, *SERVICES, extra=None, also=STACK_TOOLS)
     # Ctrl-C reaches every process; give them time to stop before nox escalates.

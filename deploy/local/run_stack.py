@@ -8,6 +8,11 @@
    gRPC server, its Celery worker, its scheduler, a local SMTP catcher and the GraphQL gateway.
 5. Ctrl-C or SIGTERM stops every process, then the embedded servers.
 
+With ``--reload`` the gRPC server, the worker, the scheduler and the gateway each run under
+watchfiles, which restarts the process (SIGINT, then SIGKILL after 10 s) when a ``.py`` file under
+the watched folders changes: every ``libs/*/src`` and ``services/*/src`` by default, or the
+``--reload-dir`` folders.
+
 Everything is configured through the same environment variables as in production (see each
 service's README); this script only fills in local defaults.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -113,8 +119,36 @@ def service_env(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
     return merged
 
 
-def procfile(env: Mapping[str, str]) -> dict[str, str]:
-    """Process name -> command line (the same commands the container images run)."""
+# The processes that run the kit's code and restart on a change with --reload (the SMTP catcher
+# keeps the mail it caught).
+RELOADED = ("grpc", "worker", "scheduler", "gateway")
+# Above the processes' own shutdown grace (USER_SERVICE_GRPC_GRACE_PERIOD_S is 3 here).
+RELOAD_SIGINT_TIMEOUT_S = 10
+
+
+def default_reload_dirs(root: Path = ROOT) -> list[Path]:
+    """The source folders of every library and service."""
+    return sorted(p for kind in ("libs", "services") for p in root.glob(f"{kind}/*/src"))
+
+
+def with_reload(command: str, dirs: list[Path]) -> str:
+    """``command`` run by watchfiles, restarted when a .py file under ``dirs`` changes."""
+    return shlex.join(
+        [
+            "watchfiles",
+            "--filter",
+            "python",
+            "--sigint-timeout",
+            str(RELOAD_SIGINT_TIMEOUT_S),
+            command,
+            *map(str, dirs),
+        ]
+    )
+
+
+def procfile(env: Mapping[str, str], reload_dirs: list[Path] | None = None) -> dict[str, str]:
+    """Process name -> command line (the same commands the container images run); with
+    ``reload_dirs``, the processes of RELOADED restart when their code changes."""
     processes = {
         "grpc": "user-service grpcserver",
         "worker": "user-service worker --pool threads --concurrency 2",
@@ -126,6 +160,11 @@ def procfile(env: Mapping[str, str]) -> dict[str, str]:
     }
     if shutil.which("gateway", path=env.get("PATH")):
         processes["gateway"] = "gateway serve"
+    if reload_dirs:
+        processes = {
+            name: with_reload(command, reload_dirs) if name in RELOADED else command
+            for name, command in processes.items()
+        }
     return processes
 
 
@@ -169,7 +208,24 @@ def run(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".data")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="add N demo users")
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the gRPC server, worker, scheduler and gateway when their code changes",
+    )
+    parser.add_argument(
+        "--reload-dir",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="watch DIR for --reload (repeatable; default: every libs/*/src and services/*/src)",
+    )
     args = parser.parse_args(argv)
+    reload_dirs = (args.reload_dir or default_reload_dirs()) if args.reload else None
+    here = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    if reload_dirs and shutil.which("watchfiles", path=here) is None:
+        print("--reload needs watchfiles (pip install watchfiles)", file=sys.stderr)
+        return 1
 
     env = dict(os.environ)
     problem = check_ports(env)
@@ -189,7 +245,7 @@ def run(argv: list[str] | None = None) -> int:
             subprocess.run(
                 ["user-service", "seed", "--users", str(args.seed)], env=proc_env, check=True
             )
-        processes = procfile(proc_env)
+        processes = procfile(proc_env, reload_dirs)
         manager = Manager()
         for name, command in processes.items():
             manager.add_process(name, command, env=process_env(proc_env, name), cwd=str(ROOT))

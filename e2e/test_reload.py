@@ -1,0 +1,148 @@
+"""`run_stack.py --reload` (`nox -s up -- --reload`): editing a module restarts the processes
+that run it, and they come back serving.
+
+The stack runs from a temporary copy of the services' sources (first on PYTHONPATH, so the copy
+wins over the editable installs), and only the copy is edited: the working tree is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.local_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIED = {
+    "user_service": ROOT / "services" / "user-service" / "src" / "user_service",
+    "gateway_graphql": ROOT / "services" / "gateway-graphql" / "src" / "gateway_graphql",
+}
+# Appended to each copied package's __init__.py: every process that imports the edited code
+# leaves a file named after its pid holding its command line.
+MARKER = """
+import os as _os
+import sys as _sys
+
+if _os.environ.get("RELOAD_TEST_MARKS"):
+    with open(_os.path.join(_os.environ["RELOAD_TEST_MARKS"], str(_os.getpid())), "w") as _mark:
+        _mark.write(" ".join(_sys.argv))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ReloadingStack:
+    process: subprocess.Popen[bytes]
+    gateway_url: str
+    src: Path
+    marks: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.gateway_url}/readyz", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def wait_until(self, condition: str, check: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert self.process.poll() is None, f"the stack exited:\n{self.log()[-5000:]}"
+            assert time.monotonic() < deadline, (
+                f"{condition}: not in {timeout}s\n{self.log()[-5000:]}"
+            )
+            time.sleep(0.2)  # polling interval
+
+    def marked_commands(self) -> list[str]:
+        return [path.read_text() for path in self.marks.iterdir() if path.stat().st_size]
+
+
+@pytest.fixture
+def reloading_stack(tmp_path: Path) -> Iterator[ReloadingStack]:
+    src, marks, data = tmp_path / "src", tmp_path / "marks", tmp_path / "data"
+    marks.mkdir()
+    for name, folder in COPIED.items():
+        shutil.copytree(folder, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    gateway_port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        "RELOAD_TEST_MARKS": str(marks),
+        "GATEWAY_PORT": str(gateway_port),
+        "USER_SERVICE_GRPC_PORT": str(_free_port()),
+        "STACK_SMTP_PORT": str(_free_port()),
+        "GATEWAY_METRICS_PORT": str(_free_port()),
+        "STACK_GRPC_METRICS_PORT": str(_free_port()),
+        "STACK_WORKER_METRICS_PORT": str(_free_port()),
+        "STACK_SCHEDULER_METRICS_PORT": str(_free_port()),
+    }
+    for name in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
+        env.pop(name, None)
+    log_path = tmp_path / "stack.log"
+    command = [
+        sys.executable, str(ROOT / "deploy" / "local" / "run_stack.py"),
+        "--data-dir", str(data), "--reload", "--reload-dir", str(src),
+    ]  # fmt: skip
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+    stack = ReloadingStack(process, f"http://127.0.0.1:{gateway_port}", src, marks, log_path)
+    try:
+        stack.wait_until("the stack is ready", stack.ready, timeout=90)
+        yield stack
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # what Ctrl-C does
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_an_edited_module_restarts_the_processes_that_run_it(
+    reloading_stack: ReloadingStack,
+) -> None:
+    stack = reloading_stack
+    assert stack.marked_commands() == []  # the marker is not in the code that started
+    for package in COPIED:
+        init = stack.src / package / "__init__.py"
+        init.write_text(init.read_text() + MARKER)
+
+    wanted: dict[str, Callable[[str], bool]] = {
+        "grpc": lambda c: "grpcserver" in c,
+        "worker": lambda c: " worker" in c,
+        "scheduler": lambda c: "scheduler" in c,
+        "gateway": lambda c: "gunicorn" in c or "gateway serve" in c,
+    }
+
+    def restarted() -> bool:
+        commands = stack.marked_commands()
+        return all(any(test(c) for c in commands) for test in wanted.values())
+
+    stack.wait_until("grpc, worker, scheduler and gateway restarted", restarted, timeout=90)
+    stack.wait_until("the restarted stack is ready", stack.ready, timeout=60)
+    # The SMTP catcher is not restarted (it keeps the mail it caught).
+    assert not [c for c in stack.marked_commands() if " smtp" in c]
