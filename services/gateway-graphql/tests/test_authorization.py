@@ -30,7 +30,7 @@ def _login(gql: GraphQLTestClient, email: str, password: str = PASSWORD) -> str:
 
 
 def _me(gql: GraphQLTestClient, token: str) -> Any:
-    return gql.execute(ME, token=token, csrf=False)["data"]["me"]
+    return gql.execute(ME, token=token)["data"]["me"]
 
 
 def test_other_users_show_their_public_fields_only(
@@ -104,7 +104,7 @@ def test_change_password_and_logout_end_the_session_user_only(
     assert _login(gql, alice.email, "alice's new secret 1")
 
     alice_token = _login(gql, alice.email, "alice's new secret 1")
-    out = gql.execute("mutation { logout(input: {}) { ok } }", token=alice_token, csrf=False)
+    out = gql.execute("mutation { logout(input: {}) { ok } }", token=alice_token)
     assert out["data"]["logout"]["ok"] is True
     assert _me(gql, alice_token) is None
     assert _me(gql, bob_token)["id"] == user_global_id(bob.id)
@@ -125,7 +125,7 @@ def test_login_logs_neither_password_nor_token(
     assert wrong["data"]["login"]["errors"] == [{"code": "INVALID_CREDENTIALS"}]
     token = _login(gql, email, password)
     assert _me(gql, token)["email"] == email
-    gql.execute("mutation { logout(input: {}) { ok } }", token=token, csrf=False)
+    gql.execute("mutation { logout(input: {}) { ok } }", token=token)
     assert user.id  # a second user exists, so the logs are not trivially empty of ids
 
     records = log_lines.records()

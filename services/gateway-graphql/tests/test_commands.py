@@ -119,9 +119,7 @@ def test_serve_runs_gunicorn_in_production_mode(
         )
 
         # A third-party GraphQL client (gql) against the real WSGI server.
-        transport = RequestsHTTPTransport(
-            url=f"{base}/graphql", headers={"X-Requested-With": "gql"}, timeout=10
-        )
+        transport = RequestsHTTPTransport(url=f"{base}/graphql", timeout=10)
         with Client(transport=transport) as session:
             email = unique_email("gunicorn")
             signup = GraphQLRequest(

@@ -194,10 +194,14 @@ def test_internal_from_the_user_service(failing_gql: GraphQLTestClient) -> None:
 
 
 def test_csrf_refusal_is_forbidden_json(gql: GraphQLTestClient) -> None:
-    response = gql.post("mutation { logout(input: {}) { ok } }", csrf=False)
+    response = gql.client.post(
+        "/graphql",
+        data='{"query": "mutation { logout(input: {}) { ok } }"}',
+        headers={"Content-Type": "text/plain"},
+    )
     assert response.status_code == 403
     assert response.is_json
-    assert response.get_json()["errors"][0]["extensions"] == {"code": "FORBIDDEN"}
+    assert response.get_json()["errors"][0]["extensions"] == {"code": "CSRF_PREVENTED"}
 
 
 def test_broken_requests_get_json_errors(gql: GraphQLTestClient) -> None:

@@ -78,11 +78,11 @@ def test_bearer_token_flow_and_revocation(gql: GraphQLTestClient) -> None:
     ]
     gql.client.delete_cookie("gateway_session")  # from here on: the header only
 
-    assert gql.execute(ME, token=token, csrf=False)["data"]["me"]["email"] == email
+    assert gql.execute(ME, token=token)["data"]["me"]["email"] == email
     # Bearer requests need no CSRF header, even for mutations
-    out = gql.execute(LOGOUT, token=token, csrf=False)
+    out = gql.execute(LOGOUT, token=token)
     assert out["data"]["logout"]["ok"] is True
-    assert gql.execute(ME, token=token, csrf=False) == {"data": {"me": None}}
+    assert gql.execute(ME, token=token) == {"data": {"me": None}}
 
 
 def test_change_password_ends_the_session(gql: GraphQLTestClient) -> None:

@@ -14,13 +14,14 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from alvin_python_lib import telemetry
 from alvin_python_lib.logging import get_logger, get_request_id
+from gateway_graphql.api.graphql.errors import CODES
 from gateway_graphql.api.graphql.schema import schema
-from gateway_graphql.api.graphql.view import GatewayGraphQLView, ViewOptions
+from gateway_graphql.api.graphql.view import CSRF_PREVENTED, GatewayGraphQLView, ViewOptions
 from gateway_graphql.api.health import create_health_blueprint
 from gateway_graphql.app.settings import Settings, get_settings
 from gateway_graphql.lib.cookies import SessionCookie
 from gateway_graphql.lib.graphiql import ASSETS_PATH, STATIC_DIR
-from gateway_graphql.lib.json_errors import error_response
+from gateway_graphql.lib.json_errors import CODE_BY_STATUS, error_response
 from gateway_graphql.remote.user_service import UserServiceClient
 from gateway_graphql.service.accounts import Accounts
 from gateway_graphql.utils.cors import CorsPolicy, install_cors
@@ -82,7 +83,12 @@ def create_app(
         )
 
     install_request_id(app, quiet_paths=frozenset({"/healthz", "/readyz"}))
-    install_http_metrics(app, max_operation_names=settings.metrics_max_operation_names)
+    install_http_metrics(
+        app,
+        max_operation_names=settings.metrics_max_operation_names,
+        error_codes={*CODES, *CODE_BY_STATUS.values(), CSRF_PREVENTED},
+        code_by_status=CODE_BY_STATUS,
+    )
     if telemetry.tracing_enabled():
         from opentelemetry.instrumentation.flask import FlaskInstrumentor  # noqa: PLC0415
 
@@ -90,7 +96,12 @@ def create_app(
         FlaskInstrumentor.instrument_app(  # type: ignore[no-untyped-call]
             app, excluded_urls="healthz,readyz"
         )
-    install_cors(app, CorsPolicy(origins=frozenset(settings.cors_origins)))
+    install_cors(
+        app,
+        CorsPolicy(
+            origins=frozenset(settings.cors_origins), allow_headers=settings.cors_allow_headers
+        ),
+    )
     _install_limits_and_errors(app, settings)
 
     app.register_blueprint(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,6 +12,25 @@ from pydantic_settings import SettingsConfigDict
 
 from alvin_python_lib.config import BaseAppSettings, CommaList, dev_default, load_settings
 from alvin_python_lib.telemetry import TelemetrySettings
+
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+DEFAULT_CORS_ALLOW_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "X-Request-ID",
+    # the CSRF rule's preflight headers (utils.csrf)
+    "X-Requested-With",
+    "Apollo-Require-Preflight",
+    "X-Apollo-Operation-Name",
+    # what browser tracing sends: W3C trace context and baggage, Sentry's SDK
+    "traceparent",
+    "tracestate",
+    "baggage",
+    "sentry-trace",
+    # Apollo Client's client awareness
+    "apollographql-client-name",
+    "apollographql-client-version",
+)
 
 
 class Settings(TelemetrySettings, BaseAppSettings):
@@ -122,6 +142,20 @@ class Settings(TelemetrySettings, BaseAppSettings):
         default=(),
         description="origins allowed to call with credentials, e.g. https://app.example.com; a,b",
     )
+
+    cors_allow_headers: CommaList = Field(
+        default=DEFAULT_CORS_ALLOW_HEADERS,
+        description="request headers other origins may send (the preflight's allow-list): the "
+        "GraphQL, CSRF, tracing (W3C trace context, baggage, Sentry) and Apollo client headers",
+    )
+
+    @field_validator("cors_allow_headers")
+    @classmethod
+    def _check_header_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not _HEADER_NAME.match(name):
+                raise ValueError(f"{name!r} is not an HTTP header name")
+        return value
 
     @field_validator("cors_origins")
     @classmethod

@@ -74,7 +74,6 @@ def _json_for_html(value: Any) -> str:
 def render_page(
     *,
     endpoint: str,
-    csrf_header: str,
     query: str | None = None,
     variables: dict[str, Any] | None = None,
     operation_name: str | None = None,
@@ -82,7 +81,6 @@ def render_page(
     """The HTML of the GraphiQL page, prefilled with the request's query when it had one."""
     config = {
         "endpoint": endpoint,
-        "csrfHeader": csrf_header,
         "defaultQuery": DEFAULT_QUERY,
         "query": query,
         "variables": json.dumps(variables, indent=2) if variables else None,

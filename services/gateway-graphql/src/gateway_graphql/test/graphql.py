@@ -11,7 +11,7 @@ __all__ = ["GraphQLTestClient"]
 
 
 class GraphQLTestClient:
-    """POSTs operations to ``/graphql``; sends the CSRF header unless told not to."""
+    """POSTs operations to ``/graphql`` as JSON, as GraphQL clients do."""
 
     def __init__(self, client: FlaskClient, *, path: str = "/graphql") -> None:
         self.client = client
@@ -24,7 +24,6 @@ class GraphQLTestClient:
         *,
         operation_name: str | None = None,
         headers: dict[str, str] | None = None,
-        csrf: bool = True,
         token: str | None = None,
     ) -> TestResponse:
         """The raw response."""
@@ -34,8 +33,6 @@ class GraphQLTestClient:
         if operation_name is not None:
             body["operationName"] = operation_name
         sent = dict(headers or {})
-        if csrf:
-            sent.setdefault("X-Requested-With", "tests")
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         return self.client.post(self.path, json=body, headers=sent)

@@ -26,12 +26,7 @@ class CorsPolicy:
 
     origins: frozenset[str]
     allow_methods: tuple[str, ...] = ("GET", "POST", "OPTIONS")
-    allow_headers: tuple[str, ...] = (
-        "Authorization",
-        "Content-Type",
-        "X-Request-ID",
-        "X-Requested-With",
-    )
+    allow_headers: tuple[str, ...] = ("Authorization", "Content-Type")
     expose_headers: tuple[str, ...] = ("X-Request-ID",)
     max_age_s: int = 600
 

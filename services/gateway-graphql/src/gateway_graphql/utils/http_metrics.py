@@ -2,6 +2,12 @@
 
 - ``http_requests_total{method,route,status,operation}``
 - ``http_request_duration_seconds{method,route,operation}`` (histogram)
+- ``graphql_errors_total{code,operation}``: ``/graphql`` responses with errors, once per distinct
+  ``extensions.code`` in the response (fifty fields failing on one unavailable call count once,
+  so the series compares with ``http_requests_total``). The view reports the codes with
+  :func:`record_graphql_errors`; a refusal made outside it (413, 405 ...) counts under the code
+  of its HTTP status. ``code`` is one of the codes given to :func:`install_http_metrics`, any
+  other is ``OTHER``.
 
 ``route`` is the matched URL rule (``/graphql``), never the raw path (``unmatched`` for 404s);
 ``operation`` is the GraphQL ``operationName`` of a ``/graphql`` request when it is a plain name,
@@ -18,12 +24,13 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from flask import Flask, Response, g, request
 from prometheus_client import Counter, Histogram
 
-__all__ = ["OperationNames", "install_http_metrics", "remember_payload"]
+__all__ = ["OperationNames", "install_http_metrics", "record_graphql_errors", "remember_payload"]
 
 REQUESTS = Counter(
     "http_requests",
@@ -36,6 +43,13 @@ DURATION = Histogram(
     ["method", "route", "operation"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 10),
 )
+
+GRAPHQL_ERRORS = Counter(
+    "graphql_errors",
+    "GraphQL responses with errors, once per error code in the response, by operation name.",
+    ["code", "operation"],
+)
+OTHER_CODE = "OTHER"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -71,6 +85,14 @@ def remember_payload(payload: Any) -> None:
     g.graphql_payload = payload
 
 
+def record_graphql_errors(codes: Iterable[str]) -> None:
+    """Report the ``extensions.code`` of the errors of this request's GraphQL response."""
+    recorded: set[str] | None = g.get("graphql_error_codes")
+    if recorded is None:
+        recorded = g.graphql_error_codes = set()
+    recorded.update(codes)
+
+
 def _payload() -> Any:
     """The GraphQL payload as the view saw it, or None."""
     if request.method == "GET":
@@ -86,10 +108,28 @@ def _payload() -> Any:
 
 
 def install_http_metrics(
-    app: Flask, *, graphql_path: str = "/graphql", max_operation_names: int = 100
+    app: Flask,
+    *,
+    graphql_path: str = "/graphql",
+    max_operation_names: int = 100,
+    error_codes: Collection[str] = (),
+    code_by_status: Mapping[int, str] | None = None,
 ) -> None:
-    """Count and time every request of ``app`` (see the module docstring)."""
+    """Count and time every request of ``app`` (see the module docstring).
+
+    ``error_codes`` are the label values ``code`` may take; ``code_by_status`` gives the code of
+    a ``graphql_path`` response of 400 or more for which no code was recorded.
+    """
     names = OperationNames(max_operation_names)
+    known_codes = frozenset(error_codes)
+    status_codes = dict(code_by_status or {})
+
+    def count_errors(status: int, operation: str) -> None:
+        codes: set[str] | None = g.get("graphql_error_codes")
+        if not codes and status >= 400:
+            codes = {status_codes.get(status, OTHER_CODE)}
+        for code in codes or ():
+            GRAPHQL_ERRORS.labels(code if code in known_codes else OTHER_CODE, operation).inc()
 
     @app.before_request
     def _start() -> None:
@@ -107,6 +147,8 @@ def install_http_metrics(
         else:
             operation = names.label(_payload())
         REQUESTS.labels(request.method, route, str(response.status_code), operation).inc()
+        if request.path == graphql_path and request.method != "OPTIONS":
+            count_errors(response.status_code, operation)
         if started is not None:
             DURATION.labels(request.method, route, operation).observe(time.perf_counter() - started)
         return response

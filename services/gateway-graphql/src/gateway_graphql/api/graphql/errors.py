@@ -41,6 +41,7 @@ from alvin_python_lib.logging import get_logger, get_request_id
 
 __all__ = [
     "BAD_USER_INPUT",
+    "CODES",
     "FORBIDDEN",
     "INTERNAL",
     "INTERNAL_MESSAGE",
@@ -65,6 +66,18 @@ UNAVAILABLE = "UNAVAILABLE"
 INTERNAL = "INTERNAL"
 PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+
+CODES = (
+    NOT_FOUND,
+    UNAUTHENTICATED,
+    FORBIDDEN,
+    BAD_USER_INPUT,
+    RATE_LIMITED,
+    UNAVAILABLE,
+    INTERNAL,
+    PARSE_FAILED,
+    VALIDATION_FAILED,
+)
 
 INTERNAL_MESSAGE = "Internal server error."
 

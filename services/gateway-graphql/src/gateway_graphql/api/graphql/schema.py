@@ -431,8 +431,9 @@ class ChangePassword(relay.ClientIDMutation):
 
 
 class Mutation(graphene.ObjectType):
-    """Entry points for writing. Browsers that use the session cookie must send the
-    `X-Requested-With` header with every mutation (CSRF defence)."""
+    """Entry points for writing. Send them as JSON POSTs, as GraphQL clients do: a POST with a
+    `text/plain`, form or multipart body is refused (`CSRF_PREVENTED`) unless it carries a
+    preflight header such as `Apollo-Require-Preflight`."""
 
     signup = Signup.Field()
     login = Login.Field()

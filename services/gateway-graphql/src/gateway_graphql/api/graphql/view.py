@@ -11,9 +11,13 @@ On top of ``graphql_server.flask.GraphQLView`` (GET and POST, JSON bodies, Graph
   the same few operations over and over, and validation is the gateway's largest CPU cost after
   the gRPC call (about a fifth of a worker under load). Only short queries are cached, so the
   cache's memory stays bounded whatever clients send;
-- CSRF: a mutation must come with ``Authorization: Bearer`` or with the ``X-Requested-With``
-  header (browsers send neither on a cross-site form post, and a cross-site ``fetch`` with a custom
-  header needs a CORS preflight that only listed origins pass); otherwise 403;
+- CSRF by Apollo Server's rule (:mod:`gateway_graphql.utils.csrf`): a POST that a browser could
+  send cross-site without a CORS preflight (``Content-Type`` ``text/plain``, form or multipart, or
+  none, and no ``X-Requested-With``, ``Apollo-Require-Preflight`` or ``X-Apollo-Operation-Name``)
+  is refused with 403 ``CSRF_PREVENTED`` before its body is read, unless it carries
+  ``Authorization: Bearer`` (then the cookie is ignored). JSON POSTs, what every GraphQL client
+  sends, need no extra header: a cross-site JSON ``fetch`` is preflighted, and only the origins
+  CORS lists pass. Mutations over GET are refused (405);
 - every error with ``extensions.code`` (see :mod:`.errors`), HTTP-level failures as JSON;
 - the GraphiQL page and its assets served by the gateway itself.
 """
@@ -61,12 +65,20 @@ from gateway_graphql.lib.cookies import SessionCookie
 from gateway_graphql.lib.graphiql import CONTENT_SECURITY_POLICY, render_page
 from gateway_graphql.lib.json_errors import error_response
 from gateway_graphql.service.accounts import Accounts
+from gateway_graphql.utils.csrf import PREFLIGHT_HEADERS, is_preflighted
 from gateway_graphql.utils.graphql_limits import query_limits_rule
-from gateway_graphql.utils.http_metrics import remember_payload
+from gateway_graphql.utils.http_metrics import record_graphql_errors, remember_payload
 
-__all__ = ["CSRF_HEADER", "GatewayGraphQLView", "ViewOptions"]
+__all__ = ["CSRF_PREVENTED", "GatewayGraphQLView", "ViewOptions"]
 
-CSRF_HEADER = "X-Requested-With"
+CSRF_PREVENTED = "CSRF_PREVENTED"
+CSRF_MESSAGE = (
+    "This request has been blocked as a potential Cross-Site Request Forgery (CSRF): send it with "
+    "a Content-Type other than text/plain, application/x-www-form-urlencoded or "
+    "multipart/form-data (GraphQL clients send application/json), or with a non-empty "
+    + ", ".join(PREFLIGHT_HEADERS)
+    + " header."
+)
 # Longer query texts are parsed and validated on every request, never kept (bounded memory).
 CACHED_QUERY_MAX_CHARS = 4096
 
@@ -101,6 +113,13 @@ def _token(req: Request, cookie_name: str) -> tuple[str | None, TokenSource | No
     if cookie:
         return cookie, COOKIE
     return None, None
+
+
+class CsrfRefused(HTTPException):
+    """A request a cross-site page could have sent with the user's cookie."""
+
+    def __init__(self) -> None:
+        super().__init__(403, CSRF_MESSAGE)
 
 
 def _tagged(errors: list[GraphQLError], code: str) -> list[GraphQLError]:
@@ -188,18 +207,8 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
     ) -> ExecutionResult:
         document = self.checked_document(request_data.query)
         operation = get_operation_ast(document, request_data.operation_name)
-        if operation is not None:
-            if operation.operation not in allowed_operation_types:
-                raise HTTPException(405, "Mutations need POST.")
-            if (
-                operation.operation is OperationType.MUTATION
-                and context.token_source != BEARER
-                and not request_adapter.headers.get(CSRF_HEADER)
-            ):
-                raise HTTPException(
-                    403,
-                    f"Mutations need the {CSRF_HEADER} header (or Authorization: Bearer).",
-                )
+        if operation is not None and operation.operation not in allowed_operation_types:
+            raise HTTPException(405, "Mutations need POST.")
         try:
             result = execute(
                 self.schema,
@@ -224,17 +233,34 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
         if not (strict and result.data is None):  # graphql-response+json: no data, no key
             response["data"] = result.data
         if result.errors:
-            errors: list[object] = [*format_errors(result.errors)]
+            formatted = format_errors(result.errors)
+            record_graphql_errors(error["extensions"]["code"] for error in formatted)
+            errors: list[object] = [*formatted]
             response["errors"] = errors
         if result.extensions:
             response["extensions"] = result.extensions
         return response
 
+    def parse_http_body(
+        self, request: SyncHTTPRequestAdapter, context: GraphQLContext
+    ) -> GraphQLRequestData:
+        """Refuse a POST that could be a cross-site forgery before its body is read."""
+        if (
+            request.method == "POST"
+            and context.token_source != BEARER
+            and not is_preflighted(request.headers)
+        ):
+            raise CsrfRefused
+        return super().parse_http_body(request, context)
+
     def dispatch_request(self, **kwargs: Any) -> ResponseReturnValue:
         try:
             return self.run(request=request)
+        except CsrfRefused as error:
+            record_graphql_errors([CSRF_PREVENTED])
+            return error_response(error.status_code, error.reason, code=CSRF_PREVENTED)
         except HTTPException as error:
-            return error_response(error.status_code, error.reason)
+            return error_response(error.status_code, error.reason)  # counted by its status
         except UnicodeDecodeError:  # graphql-server decodes the body as UTF-8 unchecked
             return error_response(400, "The request body is not valid UTF-8.")
 
@@ -254,7 +280,6 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
     def render_graphql_ide(self, request: Request, request_data: GraphQLRequestData) -> Response:
         html = render_page(
             endpoint=request.path,
-            csrf_header=CSRF_HEADER,
             query=request_data.query,
             variables=request_data.variables,
             operation_name=request_data.operation_name,
