@@ -250,7 +250,6 @@ def wrk_script(body: str, name: str = "post.lua") -> Path:
         'wrk.method = "POST"\n'
         f'wrk.body = "{lua_body}"\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
-        'wrk.headers["X-Requested-With"] = "bench"\n'
     )
     return script
 
@@ -836,8 +835,7 @@ def _signup_script(prefix: str) -> Path:
         "request = function()\n"
         "  counter = counter + 1\n"
         f'  local body = [[{head}]] .. "{prefix}-" .. counter .. [[@example.com{tail}]]\n'
-        '  return wrk.format("POST", nil, {["Content-Type"] = "application/json", '
-        '["X-Requested-With"] = "bench"}, body)\n'
+        '  return wrk.format("POST", nil, {["Content-Type"] = "application/json"}, body)\n'
         "end\n"
     )
     return script
@@ -848,17 +846,16 @@ def bench_auth(stack: Stack, results: Results, duration: int) -> None:
     hash_s = _section_value(results, "argon2", lambda: bench_argon2(results))
     signup = run_wrk("signup", url, _signup_script(uuid.uuid4().hex[:8]), 8, duration)
     email = f"login-{uuid.uuid4().hex[:8]}@example.com"
-    headers = {"X-Requested-With": "bench"}
     mutation = (
         f'mutation {{ signup(input: {{email: "{email}", password: "correct horse battery", '
         'displayName: "Bench"}) { user { id } errors { code } } }'
     )
-    post(url, mutation, headers=headers)
+    post(url, mutation)
     login = (
         f'mutation {{ login(input: {{email: "{email}", password: "correct horse battery"}}) '
         "{ token errors { code } } }"
     )
-    answer = post(url, login, headers=headers)
+    answer = post(url, login)
     if answer.get("errors") or not answer["data"]["login"]["token"]:
         results.notes.append(f"login check answered {answer}")
     login_body = json.dumps({"query": login}, separators=(",", ":"))

@@ -38,7 +38,7 @@ WELCOME_TASK = "user_service.send_welcome_email"
 
 def signup(stack: Stack, *, request_id: str, traceparent: str | None = None) -> dict[str, Any]:
     """A signup through GraphQL over HTTP, with the headers a browser app would send."""
-    headers = {"X-Request-ID": request_id, "X-Requested-With": "e2e"}
+    headers = {"X-Request-ID": request_id}
     if traceparent:
         headers["traceparent"] = traceparent
     transport = RequestsHTTPTransport(url=stack.graphql_url, headers=headers, timeout=15)

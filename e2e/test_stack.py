@@ -61,8 +61,7 @@ def run(
     request_id: str | None = None,
 ) -> dict[str, Any]:
     """One GraphQL request with a fresh client, as a single-page app would send it."""
-    # X-Requested-With is what an SPA sends; the gateway's CSRF defence wants it on mutations.
-    headers = {"X-Request-ID": request_id or uuid.uuid4().hex, "X-Requested-With": "e2e"}
+    headers = {"X-Request-ID": request_id or uuid.uuid4().hex}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     transport = RequestsHTTPTransport(url=stack.graphql_url, headers=headers, timeout=15)

@@ -433,7 +433,6 @@ class Client:
         self.url = f"{base_url}/graphql"
         self.timeout = timeout
         self.session = requests.Session()
-        self.session.headers["X-Requested-With"] = "faults"
         self.token: str | None = None
 
     def run(self, query: str, variables: dict[str, Any] | None = None) -> Answer:
