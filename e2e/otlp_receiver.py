@@ -30,7 +30,7 @@ class Span:
     """One received span (ids in lower-case hex, as in ``traceparent``)."""
 
     service: str
-    role: str  # the process: web, grpc, worker, scheduler (service.instance.role)
+    role: str  # the process: web, grpc, worker, scheduler (resource attribute alvin.process.role)
     name: str
     kind: int  # 1 internal, 2 server, 3 client, 4 producer, 5 consumer
     trace_id: str
@@ -83,7 +83,7 @@ class OtlpReceiver:
                     received.append(
                         Span(
                             service=str(resource.get("service.name", "")),
-                            role=str(resource.get("service.instance.role", "")),
+                            role=str(resource.get("alvin.process.role", "")),
                             name=span.name,
                             kind=int(span.kind),
                             trace_id=span.trace_id.hex(),

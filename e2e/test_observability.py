@@ -68,7 +68,7 @@ def _complete(spans: list[Span]) -> bool:
     """Every hop of the signup has been exported, including the worker's SQL."""
     run = [s for s in spans if s.kind == CONSUMER and WELCOME_TASK in s.name]
     return bool(run) and any(
-        s.parent_span_id == run[0].span_id and s.attributes.get("db.statement") for s in spans
+        s.parent_span_id == run[0].span_id and s.attributes.get("db.query.text") for s in spans
     )
 
 
@@ -100,7 +100,7 @@ def test_one_trace_from_the_browser_to_the_worker(stack: Stack) -> None:
     inserts = _find(
         spans,
         lambda s: (
-            s.role == "grpc" and str(s.attributes.get("db.statement", "")).startswith("INSERT")
+            s.role == "grpc" and str(s.attributes.get("db.query.text", "")).startswith("INSERT")
         ),
     )
     assert {"users", "outbox"} <= {_table(s) for s in inserts}, [s.name for s in inserts]
@@ -146,7 +146,7 @@ def _ancestors(span: Span, by_id: dict[str, Span]) -> list[Span]:
 
 
 def _table(span: Span) -> str:
-    words = str(span.attributes.get("db.statement", "")).split()
+    words = str(span.attributes.get("db.query.text", "")).split()
     return words[2].strip('"') if len(words) > 2 else ""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -111,7 +112,8 @@ def test_console_exporter_spans_sql_propagation_and_log_ids(database_url: str) -
     assert outer["resource"]["attributes"]["service.version"] == "1.2.3"
     assert hexid(sql["context"]["trace_id"]) == trace_id
     assert hexid(sql["parent_id"]) == outer_id
-    assert sql["attributes"]["db.statement"] == "SELECT 41 + 1"
+    assert sql["attributes"]["db.query.text"] == "SELECT 41 + 1"  # the stable convention
+    assert "db.statement" not in sql["attributes"]
     # The carried context continues the trace in another place (another process in real life).
     assert hexid(continued["context"]["trace_id"]) == trace_id
     assert hexid(continued["parent_id"]) == outer_id
@@ -154,6 +156,9 @@ class _Collector(BaseHTTPRequestHandler):
         elif encoding == "deflate":
             body = zlib.decompress(body)
         self.server.bodies.append(body)  # type: ignore[attr-defined]
+        self.server.received.append(
+            (self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        )  # type: ignore[attr-defined]
         self.send_response(200)
         self.end_headers()
 
@@ -163,9 +168,11 @@ class _Collector(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def sentry_ingest() -> Iterator[ThreadingHTTPServer]:
-    """A local HTTP endpoint that stands in for Sentry's ingest API and keeps what it receives."""
+    """A local HTTP endpoint that stands in for Sentry's ingest API (or an OTLP/HTTP collector)
+    and keeps what it receives."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
     server.bodies = []  # type: ignore[attr-defined]
+    server.received = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield server
@@ -203,3 +210,169 @@ def test_sentry_reports_with_the_request_id_only_when_a_dsn_is_set(
     assert b"ZeroDivisionError" in received
     assert b'"request_id":"req-sentry-1"' in received.replace(b" ", b"")
     assert b"s@9" in received  # release
+
+
+# --------------------------------------------------------------------------- standard variables
+
+
+def otel_env(**variables: str) -> dict[str, str]:
+    """This process's environment without OTEL_* variables, plus ``variables``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    return {**env, **variables}
+
+
+SPAN_AND_RESOURCE = """
+    import json, os, sys
+    from alvin_python_lib import telemetry
+    settings = telemetry.TelemetrySettings.model_validate(json.loads(sys.argv[1]))
+    on = telemetry.configure_telemetry(
+        settings, service_name="kit-name", service_version="1.0", environment="test",
+        process="worker",
+    )
+    with telemetry.span("step"):
+        headers = telemetry.inject_trace_headers({})
+    telemetry.shutdown_telemetry()
+    print("RESULT " + json.dumps({"on": on, "pid": os.getpid(), "headers": headers}))
+"""
+
+
+def run_span(settings: dict[str, Any], **variables: str) -> tuple[dict[str, Any], list[Any]]:
+    """Configure from ``settings`` and the variables, record one span: (result, console spans)."""
+    out, _ = run_python(SPAN_AND_RESOURCE, json.dumps(settings), env=otel_env(**variables))
+    (line,) = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    return json.loads(line.removeprefix("RESULT ")), json_lines(out)
+
+
+def test_standard_variables_win_over_the_settings_and_attributes_follow_conventions() -> None:
+    result, spans = run_span(
+        {"otel_exporter": "none"},
+        OTEL_TRACES_EXPORTER="console",
+        OTEL_SERVICE_NAME="name-from-env",
+        OTEL_RESOURCE_ATTRIBUTES="deployment.environment.name=stage-from-env,team=core",
+    )
+    assert result["on"] is True
+    (span,) = spans
+    resource = span["resource"]["attributes"]
+    assert resource["service.name"] == "name-from-env"
+    assert resource["deployment.environment.name"] == "stage-from-env"
+    assert resource["team"] == "core"
+    assert resource["service.version"] == "1.0"
+    assert resource["process.pid"] == result["pid"]
+    assert resource["host.name"]
+    assert len(resource["service.instance.id"]) == 36  # a UUID per process
+    assert resource["alvin.process.role"] == "worker"
+    assert not any(key.startswith("service.instance.role") for key in resource)
+
+
+def test_kit_settings_are_the_defaults() -> None:
+    _, spans = run_span({"otel_exporter": "console"})
+    (span,) = spans
+    resource = span["resource"]["attributes"]
+    assert (resource["service.name"], resource["deployment.environment.name"]) == (
+        "kit-name",
+        "test",
+    )
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"OTEL_TRACES_EXPORTER": "none"}, {"OTEL_SDK_DISABLED": "true"}],
+    ids=["exporter-none", "sdk-disabled"],
+)
+def test_standard_variables_turn_tracing_off(variables: dict[str, str]) -> None:
+    result, spans = run_span({"otel_exporter": "console"}, **variables)
+    assert result["on"] is False
+    assert spans == []
+    assert result["headers"] == {}
+
+
+@pytest.mark.parametrize(
+    ("settings", "variables"),
+    [
+        ({"otel_sample_ratio": 1.0}, {"OTEL_TRACES_SAMPLER": "always_off"}),
+        (
+            {"otel_sample_ratio": 1.0},
+            {"OTEL_TRACES_SAMPLER": "traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0"},
+        ),
+        (
+            {"otel_sample_ratio": 1.0},
+            {"OTEL_TRACES_SAMPLER_ARG": "0"},
+        ),  # the kit's sampler, its ratio
+    ],
+    ids=["sampler", "sampler-and-arg", "arg-alone"],
+)
+def test_standard_sampler_variables_win(
+    settings: dict[str, Any], variables: dict[str, str]
+) -> None:
+    result, spans = run_span({"otel_exporter": "console", **settings}, **variables)
+    assert result["on"] is True
+    assert spans == []  # not recorded
+    assert not int(result["headers"]["traceparent"].rpartition("-")[2], 16) & 1
+
+
+def test_otlp_over_http_from_the_standard_variables(sentry_ingest: ThreadingHTTPServer) -> None:
+    port = sentry_ingest.server_address[1]
+    result, _ = run_span(
+        # the kit's settings point elsewhere: the standard variables must win
+        {"otel_exporter": "otlp-grpc", "otel_endpoint": "http://127.0.0.1:9/nowhere"},
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        OTEL_EXPORTER_OTLP_HEADERS="x-tenant=t1",
+    )
+    assert result["on"] is True
+    received = sentry_ingest.received  # type: ignore[attr-defined]
+    assert [path for path, _, _ in received] == ["/v1/traces"]
+    ((_, headers, body),) = received
+    assert headers["x-tenant"] == "t1"
+    assert headers["content-type"] == "application/x-protobuf"
+    assert b"step" in body
+    assert b"kit-name" in body
+
+
+def test_an_unknown_exporter_is_a_clear_error() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(SPAN_AND_RESOURCE), json.dumps({})],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=otel_env(OTEL_TRACES_EXPORTER="zipkin"),
+    )
+    assert done.returncode != 0
+    assert "OTEL_TRACES_EXPORTER: unknown exporter 'zipkin'" in done.stderr
+
+
+def test_scheduler_job_spans_carry_namespaced_attributes(database_url: str) -> None:
+    out, _ = run_python(
+        """
+        import sys, threading
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+        from alvin_python_lib import telemetry
+        from alvin_python_lib.scheduler import LockedScheduler
+
+        telemetry.configure_telemetry(
+            telemetry.TelemetrySettings(otel_exporter="console"),
+            service_name="s",
+            service_version="1",
+        )
+        ran = threading.Event()
+        engine = create_engine(sys.argv[1], poolclass=NullPool)
+        scheduler = LockedScheduler(engine, name="span-test", background=True)
+        scheduler.add_job(ran.set, "interval", id="tick", seconds=0.2)
+        scheduler.start()
+        assert ran.wait(20), "the job never ran"
+        scheduler.shutdown()
+        engine.dispose()
+        telemetry.shutdown_telemetry()
+        """,
+        database_url,
+        env=otel_env(),
+    )
+    jobs = [span for span in json_lines(out) if span["name"] == "scheduler.job"]
+    assert jobs
+    assert jobs[0]["attributes"] == {
+        "alvin.scheduler.name": "span-test",
+        "alvin.scheduler.job.id": "tick",
+    }

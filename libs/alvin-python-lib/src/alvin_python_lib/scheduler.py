@@ -47,7 +47,8 @@ Limits, by design (write jobs to be idempotent, as for Celery tasks):
 
 Metrics (Prometheus): ``scheduler_job_runs_total{scheduler,job,outcome}`` (``ok``, ``error``,
 ``skipped``: lock contention), ``scheduler_job_duration_seconds{scheduler,job}`` and
-``scheduler_lock_errors_total{scheduler,job}``. With tracing on, each run is a ``scheduler.job`` span.
+``scheduler_lock_errors_total{scheduler,job}``. With tracing on, each run is a ``scheduler.job`` span
+(attributes ``alvin.scheduler.name``, ``alvin.scheduler.job.id``).
 
 Each run binds a fresh request id for its log lines, and calls ``database.remove()`` afterwards when
 a database is given, even if the job raised. :func:`current_run_time` gives the scheduled time of the
@@ -370,7 +371,9 @@ class LockedScheduler:
             started = time.perf_counter()
             outcome = "error"
             try:
-                with telemetry.span("scheduler.job", job_id=job_id, scheduler=self.name):
+                # namespaced: no semantic convention covers scheduled jobs
+                attributes = {"alvin.scheduler.name": self.name, "alvin.scheduler.job.id": job_id}
+                with telemetry.span("scheduler.job", **attributes):
                     result = job.func(*job.args, **job.kwargs)
                 outcome = "ok"
                 return result

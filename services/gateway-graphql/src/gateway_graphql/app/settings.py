@@ -60,7 +60,8 @@ class Settings(TelemetrySettings, BaseAppSettings):
     )
 
     # observability: tracing and Sentry come from TelemetrySettings (GATEWAY_OTEL_EXPORTER=none|
-    # console|otlp-grpc|otlp-http, GATEWAY_OTEL_ENDPOINT, GATEWAY_OTEL_SAMPLE_RATIO, GATEWAY_SENTRY_DSN)
+    # console|otlp-grpc|otlp-http, GATEWAY_OTEL_ENDPOINT, GATEWAY_OTEL_SAMPLE_RATIO, GATEWAY_SENTRY_DSN);
+    # the standard OTEL_* variables (OTEL_TRACES_EXPORTER ...) override the GATEWAY_OTEL_* ones
     metrics_port: int | None = Field(
         default=None,
         ge=0,

@@ -27,7 +27,8 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
 
     # metrics_port (ServerSettings): each process (grpc, worker, scheduler) serves /metrics there.
     # Tracing and Sentry: otel_exporter, otel_endpoint, otel_sample_ratio, sentry_dsn
-    # (TelemetrySettings; USER_SERVICE_OTEL_EXPORTER=none|console|otlp-grpc|otlp-http).
+    # (TelemetrySettings; USER_SERVICE_OTEL_EXPORTER=none|console|otlp-grpc|otlp-http), defaults
+    # that the standard OTEL_* variables (OTEL_TRACES_EXPORTER ...) override.
 
     # gRPC server: grpc_host, grpc_port, grpc_max_workers, grpc_grace_period_s, TLS ... come from
     # ServerSettings; the service credential is required here and refused at its dev default.
