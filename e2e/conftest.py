@@ -1,8 +1,12 @@
-"""The real stack, started the way `nox -s up` starts it, on free ports and a fresh data folder."""
+"""The real stack: started the way `nox -s up` starts it, on free ports and a fresh data folder, or
+a compose project that is already up (``E2E_STACK=compose``, see stacks.py).
+
+Tests that look inside the local processes (their pids, metrics ports, traces, the launcher
+itself) are marked ``local_stack`` and skipped against compose.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -11,13 +15,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import psutil
 import pytest
 from otlp_receiver import OtlpReceiver
+from stacks import ComposeStack, LocalStack, Stack
+
+__all__ = ["ROOT", "ComposeStack", "LocalStack", "Stack"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,56 +32,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@dataclass
-class Stack:
-    """A running stack: where to reach it and what it printed."""
-
-    process: subprocess.Popen[bytes]
-    gateway_url: str
-    data_dir: Path
-    log_path: Path
-    pids: set[int] = field(default_factory=set)
-    # process name -> its Prometheus /metrics port ("gateway", "grpc", "worker", "scheduler")
-    metrics_ports: dict[str, int] = field(default_factory=dict)
-    # every span the processes exported (OTLP over HTTP to a receiver in this test process)
-    traces: OtlpReceiver | None = None
-
-    @property
-    def graphql_url(self) -> str:
-        return f"{self.gateway_url}/graphql"
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def lines_of(self, process_name: str) -> list[str]:
-        """Output lines of one process (honcho prefixes each line with the process name)."""
-        # "05:17:57 grpc      | {...}": time, name padded, bar, the process's own line
-        return [
-            line
-            for line in self.log().splitlines()
-            if line[9:].split("|", 1)[0].strip() == process_name
-        ]
-
-    def json_lines_of(self, process_name: str) -> list[dict[str, Any]]:
-        """The JSON log records of one process (lines that are not JSON are skipped)."""
-        found = []
-        for line in self.lines_of(process_name):
-            _, _, body = line.partition("| ")
-            try:
-                found.append(json.loads(body))
-            except ValueError:
-                continue
-        return found
-
-    def remember_pids(self) -> None:
-        try:
-            children = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return
-        self.pids.update(child.pid for child in children)
-
-
-def _wait_ready(stack: Stack, timeout: float) -> None:
+def _wait_ready(stack: LocalStack, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if stack.process.poll() is not None:
@@ -102,8 +57,39 @@ def otlp_receiver() -> Iterator[OtlpReceiver]:
         receiver.stop()
 
 
+def _compose_mode() -> bool:
+    return os.environ.get("E2E_STACK", "local") == "compose"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "local_stack: needs the stack started here (its processes, ports, traces)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if _compose_mode():
+        skip = pytest.mark.skip(
+            reason="looks inside the local stack's processes (E2E_STACK=compose)"
+        )
+        for item in items:
+            if item.get_closest_marker("local_stack"):
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """The stack under test: compose when ``E2E_STACK=compose``, else one started here."""
+    if _compose_mode():
+        yield ComposeStack.from_environment()
+        return
+    yield request.getfixturevalue("local_stack")
+
+
+@pytest.fixture(scope="session")
+def local_stack(
+    tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver
+) -> Iterator[LocalStack]:
     data_dir = tmp_path_factory.mktemp("stack-data")
     log_path = data_dir / "stack.log"
     gateway_port = _free_port()
@@ -144,7 +130,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver)
             cwd=ROOT,
             start_new_session=True,
         )
-    stack = Stack(
+    stack = LocalStack(
         process,
         f"http://127.0.0.1:{gateway_port}",
         data_dir,

@@ -18,11 +18,15 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from conftest import Stack
+import pytest
+from conftest import LocalStack as Stack
 from gql import Client, GraphQLRequest, gql
 from gql.transport.requests import RequestsHTTPTransport
 from otlp_receiver import Span
 from prometheus_client.parser import text_string_to_metric_families
+
+# traces and metrics are read from the local processes' own exporters and ports
+pytestmark = pytest.mark.local_stack
 
 SIGNUP = gql(
     """

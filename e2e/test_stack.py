@@ -5,15 +5,13 @@ The client is a third-party GraphQL client (gql over HTTP); nothing of the kit i
 
 from __future__ import annotations
 
-import email
 import time
 import uuid
-from email import policy
-from pathlib import Path
 from typing import Any
 
 import psutil
-from conftest import Stack
+import pytest
+from conftest import LocalStack, Stack
 from gql import Client, GraphQLRequest, gql
 from gql.transport.requests import RequestsHTTPTransport
 
@@ -69,17 +67,6 @@ def run(
         return dict(session.execute(GraphQLRequest(query, variable_values=variables)))
 
 
-def _wait_for_mail(folder: Path, recipient: str, timeout: float = 30) -> email.message.Message:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for path in sorted(folder.glob("*.eml")):
-            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-            if message["To"] == recipient:
-                return message
-        time.sleep(0.2)  # polling interval
-    raise AssertionError(f"no email to {recipient} within {timeout}s")
-
-
 def test_signup_email_login_me_users_update_logout(stack: Stack) -> None:
     request_id = f"e2e-{uuid.uuid4().hex[:12]}"
     address = f"e2e-{uuid.uuid4().hex[:8]}@example.com"
@@ -88,7 +75,7 @@ def test_signup_email_login_me_users_update_logout(stack: Stack) -> None:
     assert signed_up["errors"] == []
     assert signed_up["user"]["email"] == address
 
-    welcome = _wait_for_mail(stack.data_dir / "mail", address)
+    welcome = stack.wait_for_mail(address)
     assert welcome["Subject"] == "Welcome!"
 
     credentials = {"email": address, "password": "an e2e password"}
@@ -173,7 +160,8 @@ def test_graphiql_answers_from_the_gateway_itself(stack: Stack) -> None:
     assert "cdn" not in page.lower()  # assets come from the gateway, not a CDN
 
 
-def test_a_busy_port_is_one_clear_line(stack: Stack) -> None:
+@pytest.mark.local_stack
+def test_a_busy_port_is_one_clear_line(local_stack: LocalStack) -> None:
     import os
     import socket
     import subprocess
@@ -200,9 +188,11 @@ def test_a_busy_port_is_one_clear_line(stack: Stack) -> None:
     assert "GATEWAY_PORT" in lines[0]
 
 
-def test_stop_leaves_no_process(stack: Stack) -> None:
+@pytest.mark.local_stack
+def test_stop_leaves_no_process(local_stack: LocalStack) -> None:
     import signal
 
+    stack = local_stack
     stack.remember_pids()
     assert stack.pids, "the stack has no child processes?"
     stack.process.send_signal(signal.SIGINT)

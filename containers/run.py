@@ -1,0 +1,306 @@
+"""Build the kit's images and run its docker-compose.yml for real, then drive it from outside.
+
+``nox -s containers`` runs this. Steps: a Docker engine (the one that answers, or a private one
+started here as root); stand-in base images for everything the compose file and the Dockerfiles
+name (standins.py; cached between runs); the kit's two images built by ``docker compose build``
+with the kit's own Dockerfiles, cold (no layer cache) and warm; ``docker compose up --wait``;
+the end-to-end suite (e2e/, the same tests as ``nox -s e2e``) pointed at the stack through
+nginx and Mailpit; the container facts (containers/tests/); ``docker compose down -v``, checked
+to leave nothing behind. The last line is ``containers: N passed, N failed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+import compose as compose_package
+import engine as engines
+import standins
+from engine import Engine, Unavailable
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "containers" / "results"
+PROJECT = "alvin-containers"
+COMPOSE_FILES = ["docker-compose.yml", "containers/compose.offline.yml"]
+# each image the kit builds -> one compose service that builds it (the others share the image)
+BUILT = {"user-service": "user-grpc", "gateway-graphql": "gateway"}
+UP_TIMEOUT_S = 300
+# published ports: compose file variable -> its default there
+PORTS = {"HTTP_PORT": 8080, "MAILPIT_UI_PORT": 8025}
+
+
+@dataclass
+class Tally:
+    """Checks made by this script and by the test runs, for the last line."""
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    failures: list[str] = field(default_factory=list)
+
+    def check(self, name: str, ok: bool, why: str = "") -> bool:
+        if ok:
+            self.passed += 1
+            click.echo(f"  ok    {name}")
+        else:
+            self.failed += 1
+            self.failures.append(f"{name}: {why}")
+            click.echo(f"  FAIL  {name}: {why}")
+        return ok
+
+    def add_junit(self, path: Path) -> None:
+        if not path.exists():
+            self.check(f"pytest report {path.name}", False, "pytest wrote no report")
+            return
+        root = ET.parse(path).getroot()
+        for suite in root.iter("testsuite"):
+            tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
+            bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
+            self.passed += tests - skipped - bad
+            self.failed += bad
+            self.skipped += skipped
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def published_ports() -> dict[str, str]:
+    """The ports to publish: as set in the environment (must be free), else the defaults or free ones."""
+    chosen = {}
+    for variable, default in PORTS.items():
+        if os.environ.get(variable):
+            port = int(os.environ[variable])
+            if not _port_free(port):
+                raise Unavailable(
+                    f"port {port} ({variable}) is already taken on 127.0.0.1: free it, or set "
+                    f"{variable} to another port"
+                )
+        else:
+            port = default if _port_free(default) else _free_port()
+        chosen[variable] = str(port)
+    return chosen
+
+
+@dataclass
+class Compose:
+    """The Compose v2 binary, told about this project the way Compose is told: COMPOSE_* variables."""
+
+    engine: Engine
+    ports: dict[str, str]
+
+    @property
+    def command(self) -> list[str]:
+        binary = Path(compose_package.__file__).parent / "docker-compose"
+        # the committed example, never a developer's .env
+        return [str(binary), "--project-directory", str(ROOT), "--env-file", ".env.example"]
+
+    def env(self) -> dict[str, str]:
+        return {
+            **self.engine.env(),
+            **self.ports,
+            "COMPOSE_PROJECT_NAME": PROJECT,
+            "COMPOSE_FILE": os.pathsep.join(COMPOSE_FILES),
+        }
+
+    def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.command, *args],
+            env=self.env(),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+
+def _timed(compose: Compose, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    started = time.monotonic()
+    result = compose(*args)
+    return time.monotonic() - started, result
+
+
+def _why(result: subprocess.CompletedProcess[str]) -> str:
+    return (result.stderr or result.stdout).strip()[-3000:]
+
+
+def _pytest(compose: Compose, tally: Tally, name: str, *paths: str, extra: tuple[str, ...]) -> None:
+    report = RESULTS / f"junit-{name}.xml"
+    report.unlink(missing_ok=True)
+    env = {
+        **compose.env(),
+        "E2E_STACK": "compose",
+        "E2E_COMPOSE": shlex.join(compose.command),
+        "CONTAINERS_DOCKER": compose.engine.docker,
+    }
+    command = [
+        sys.executable, "-m", "pytest", *paths, "-p", "no:cacheprovider", "--timeout", "300",
+        "-rs", f"--junitxml={report}", *extra,
+    ]  # fmt: skip
+    click.echo(f"== {name}: {' '.join(paths)}")
+    subprocess.run(command, env=env, cwd=ROOT, check=False)
+    tally.add_junit(report)
+
+
+def _left_behind(engine: Engine) -> list[str]:
+    label = f"label=com.docker.compose.project={PROJECT}"
+    found = []
+    for kind, args in (
+        ("container", ("ps", "--all", "--quiet", "--filter", label)),
+        ("network", ("network", "ls", "--quiet", "--filter", label)),
+        ("volume", ("volume", "ls", "--quiet", "--filter", label)),
+    ):
+        found += [f"{kind} {item}" for item in engine.run(*args).split()]
+    return found
+
+
+def _image_size_mb(engine: Engine, image: str) -> float:
+    return int(engine.run("image", "inspect", "--format", "{{.Size}}", image).strip()) / 1e6
+
+
+def _report(figures: dict[str, object]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "results.json").write_text(json.dumps(figures, indent=2) + "\n")
+    click.echo("== figures")
+    for image, row in figures.get("images", {}).items():  # type: ignore[union-attr]
+        cold = "-" if row["cold_s"] is None else f"{row['cold_s']:.1f} s"
+        click.echo(
+            f"  {image:<28} {row['size_mb']:7.1f} MB   build cold {cold:>8}   "
+            f"warm {row['warm_s']:.1f} s"
+        )
+    for name in ("standins_s", "up_to_healthy_s", "down_s"):
+        if name in figures:
+            click.echo(f"  {name:<28} {figures[name]}")
+
+
+def stack_run(engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, ...]) -> Tally:
+    """Everything after the engine: images, up, tests, down. Failures are counted, not raised."""
+    tally = Tally()
+    figures: dict[str, object] = {"images": {}}
+    compose = Compose(engine, published_ports())
+    click.echo(f"== compose project {PROJECT}: nginx on 127.0.0.1:{compose.ports['HTTP_PORT']}")
+    config_result = compose("config", "--format", "json")
+    if not tally.check("compose config", config_result.returncode == 0, _why(config_result)):
+        return tally
+    config = json.loads(config_result.stdout)
+    dockerfiles = {
+        Path(service["build"]["context"]) / service["build"].get("dockerfile", "Dockerfile")
+        for service in config["services"].values()
+        if "build" in service
+    }
+    images = standins.images_named(config, sorted(dockerfiles))
+    if engine.private:
+        started = time.monotonic()
+        built = standins.ensure(engine, cache, images)
+        for item in built:
+            state = "cached" if item.seconds is None else f"built in {item.seconds:.0f} s"
+            click.echo(f"  stand-in {item.tag:<36} {state}")
+        figures["standins_s"] = round(time.monotonic() - started, 1)
+    compose(
+        "down", "--volumes", "--remove-orphans", "--timeout", "10"
+    )  # a previous run's leftovers
+    try:
+        for image, service in BUILT.items():
+            rows = {}
+            for kind, args in (("cold", ("--no-cache",)), ("warm", ())):
+                if kind == "cold" and not cold:
+                    rows["cold_s"] = None
+                    continue
+                seconds, result = _timed(compose, "build", *args, service)
+                if not tally.check(
+                    f"{image} image builds ({kind})", result.returncode == 0, _why(result)
+                ):
+                    return tally
+                rows[f"{kind}_s"] = round(seconds, 1)
+            tag = config["services"][service]["image"]
+            rows["size_mb"] = round(_image_size_mb(engine, tag), 1)
+            figures["images"][tag] = rows  # type: ignore[index]
+        seconds, result = _timed(
+            compose, "up", "--detach", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT_S)
+        )
+        figures["up_to_healthy_s"] = round(seconds, 1)
+        if not tally.check(
+            f"every service healthy after `up` ({seconds:.0f} s)",
+            result.returncode == 0,
+            _why(result) + "\n" + compose("ps", "--all").stdout,
+        ):
+            click.echo(compose("logs", "--tail", "40").stdout[-8000:])
+            return tally
+        _pytest(compose, tally, "e2e", "e2e", extra=pytest_args)
+        _pytest(compose, tally, "facts", "containers/tests", extra=pytest_args)
+    finally:
+        seconds, result = _timed(
+            compose, "down", "--volumes", "--remove-orphans", "--timeout", "30"
+        )
+        figures["down_s"] = round(seconds, 1)
+        left = _left_behind(engine) if result.returncode == 0 else [_why(result)]
+        tally.check(
+            "`docker compose down -v` leaves no container, network or volume",
+            not left,
+            ", ".join(left),
+        )
+        _report(figures)
+    return tally
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--cold/--no-cold", default=True, help="Also time a build without the layer cache.")
+@click.option(
+    "--cache",
+    type=click.Path(path_type=Path),
+    default=lambda: os.environ.get("CONTAINERS_CACHE", "/var/cache/alvin-containers"),
+    show_default="/var/cache/alvin-containers, or CONTAINERS_CACHE",
+    help="The private engine's data root and sockets: its images survive between runs.",
+)
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+def main(cold: bool, cache: Path, pytest_args: tuple[str, ...]) -> None:
+    """Build the images, run the compose stack and test it; last line `containers: N passed, N failed`."""
+    try:
+        engine = engines.ensure(cache)
+    except Unavailable as reason:
+        if os.environ.get("CI"):
+            click.echo(f"containers: failed: {reason}")
+            sys.exit(1)
+        click.echo(f"containers: skipped: {reason}")
+        return
+    click.echo(f"== Docker engine at {engine.host} ({'private' if engine.private else 'existing'})")
+    try:
+        tally = stack_run(engine, cache, cold, pytest_args)
+    except Unavailable as reason:
+        click.echo(f"containers: failed: {reason}")
+        sys.exit(1)
+    finally:
+        engine.stop()
+    for failure in tally.failures:
+        click.echo(f"  failed: {failure.splitlines()[0][:300]}")
+    if tally.skipped:
+        click.echo(f"  skipped: {tally.skipped} (tests that look inside the local stack only)")
+    click.echo(f"containers: {tally.passed} passed, {tally.failed} failed")
+    sys.exit(1 if tally.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
