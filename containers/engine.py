@@ -3,7 +3,8 @@
 The private engine is Debian's dockerd with its own data root under the cache folder, so its
 images (the stand-ins and the layer cache) survive between runs on the same machine. It runs
 without the default bridge or iptables: compose projects get their own networks, and builds use
-the host's network (containers/compose.offline.yml).
+the host's network (containers/compose.offline.yml). Storage is overlay2 where the kernel allows
+it, else vfs (``CONTAINERS_STORAGE_DRIVER`` chooses).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Engine:
     docker: str  # the docker client
     private: bool  # True when this run's stand-ins may be loaded into it
     process: subprocess.Popen[bytes] | None = None  # the daemon, when started by this run
+    driver: str = ""  # its storage driver, when started by this run
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "DOCKER_HOST": self.host}
@@ -127,33 +129,46 @@ def ensure(cache: Path) -> Engine:
 
 
 def _start(cache: Path, socket: Path) -> Engine:
+    """dockerd on overlay2 where the kernel allows it, else vfs (slower, a full copy per layer)."""
+    chosen = os.environ.get("CONTAINERS_STORAGE_DRIVER")
+    failures = []
+    for driver in [chosen] if chosen else ["overlay2", "vfs"]:
+        try:
+            return _start_with(cache, socket, driver)
+        except Unavailable as reason:
+            failures.append(str(reason))
+    raise Unavailable("; ".join(failures))
+
+
+def _start_with(cache: Path, socket: Path, driver: str) -> Engine:
     cache.mkdir(parents=True, exist_ok=True)
     socket.unlink(missing_ok=True)
-    log = (cache / "dockerd.log").open("ab")
-    process = subprocess.Popen(
-        [
-            "dockerd",
-            "--data-root", str(cache / "docker"),
-            "--exec-root", str(cache / "exec"),
-            "--pidfile", str(cache / "dockerd.pid"),
-            "--storage-driver", "vfs",
-            "--iptables=false",
-            "--ip-masq=false",
-            "--bridge=none",
-            "-H", f"unix://{socket}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    engine = Engine(f"unix://{socket}", _client(), private=True, process=process)
+    log_path = cache / "dockerd.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                "dockerd",
+                "--data-root", str(cache / "docker"),
+                "--exec-root", str(cache / "exec"),
+                "--pidfile", str(cache / "dockerd.pid"),
+                "--storage-driver", driver,
+                "--iptables=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "-H", f"unix://{socket}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    engine = Engine(f"unix://{socket}", _client(), private=True, process=process, driver=driver)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            tail = (cache / "dockerd.log").read_text(errors="replace").strip().splitlines()[-1:]
-            raise Unavailable(f"dockerd exited at start ({cache / 'dockerd.log'}): {tail}")
+            tail = log_path.read_text(errors="replace").strip().splitlines()[-1:]
+            raise Unavailable(f"dockerd ({driver}) exited at start ({log_path}): {tail}")
         if answers(engine.docker, engine.host):
             return engine
         time.sleep(POLL_S)
     engine.stop()
-    raise Unavailable(f"dockerd did not answer within {START_TIMEOUT_S}s ({cache / 'dockerd.log'})")
+    raise Unavailable(f"dockerd ({driver}) did not answer within {START_TIMEOUT_S}s ({log_path})")

@@ -58,11 +58,14 @@ class Tally:
             click.echo(f"  FAIL  {name}: {why}")
         return ok
 
-    def add_junit(self, path: Path) -> None:
+    def add_junit(self, path: Path, figures: dict[str, object]) -> None:
+        """Count a pytest run's results; its recorded properties become figures."""
         if not path.exists():
             self.check(f"pytest report {path.name}", False, "pytest wrote no report")
             return
         root = ET.parse(path).getroot()
+        for prop in root.iter("property"):
+            figures[prop.get("name", "")] = prop.get("value")
         for suite in root.iter("testsuite"):
             tests, skipped = int(suite.get("tests", 0)), int(suite.get("skipped", 0))
             bad = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
@@ -147,22 +150,33 @@ def _why(result: subprocess.CompletedProcess[str]) -> str:
     return (result.stderr or result.stdout).strip()[-3000:]
 
 
-def _pytest(compose: Compose, tally: Tally, name: str, *paths: str, extra: tuple[str, ...]) -> None:
-    report = RESULTS / f"junit-{name}.xml"
-    report.unlink(missing_ok=True)
-    env = {
+def _compose_test_env(compose: Compose) -> dict[str, str]:
+    return {
         **compose.env(),
         "E2E_STACK": "compose",
         "E2E_COMPOSE": shlex.join(compose.command),
         "CONTAINERS_DOCKER": compose.engine.docker,
     }
+
+
+def _pytest(
+    env: dict[str, str],
+    tally: Tally,
+    figures: dict[str, object],
+    name: str,
+    *paths: str,
+    extra: tuple[str, ...],
+) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = RESULTS / f"junit-{name}.xml"
+    report.unlink(missing_ok=True)
     command = [
         sys.executable, "-m", "pytest", *paths, "-p", "no:cacheprovider", "--timeout", "300",
-        "-rs", f"--junitxml={report}", *extra,
+        "-rs", f"--junitxml={report}", "-o", "junit_family=legacy", *extra,
     ]  # fmt: skip
     click.echo(f"== {name}: {' '.join(paths)}")
     subprocess.run(command, env=env, cwd=ROOT, check=False)
-    tally.add_junit(report)
+    tally.add_junit(report, figures)
 
 
 def _left_behind(engine: Engine) -> list[str]:
@@ -181,6 +195,16 @@ def _image_size_mb(engine: Engine, image: str) -> float:
     return int(engine.run("image", "inspect", "--format", "{{.Size}}", image).strip()) / 1e6
 
 
+def _prune(engine: Engine, started: float) -> None:
+    """Drop what this run replaced: images no tag points at, build cache older than the run.
+
+    The vfs driver stores every layer as a full copy, so a cache left to grow fills the disk.
+    """
+    engine.run("image", "prune", "--force")
+    age = int(time.monotonic() - started) + 60
+    engine.run("builder", "prune", "--force", "--filter", f"until={age}s")
+
+
 def _report(figures: dict[str, object]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(figures, indent=2) + "\n")
@@ -188,23 +212,25 @@ def _report(figures: dict[str, object]) -> None:
     for image, row in figures.get("images", {}).items():  # type: ignore[union-attr]
         cold = "-" if row["cold_s"] is None else f"{row['cold_s']:.1f} s"
         click.echo(
-            f"  {image:<28} {row['size_mb']:7.1f} MB   build cold {cold:>8}   "
-            f"warm {row['warm_s']:.1f} s"
+            f"  {image:<28} {row['size_mb']:7.1f} MB ({row['own_layers_mb']:.1f} MB over its base)   "
+            f"build cold {cold:>8}   warm {row['warm_s']:.1f} s"
         )
-    for name in ("standins_s", "up_to_healthy_s", "down_s"):
-        if name in figures:
-            click.echo(f"  {name:<28} {figures[name]}")
+    for name, value in figures.items():
+        if name != "images":
+            click.echo(f"  {name:<28} {value}")
 
 
-def stack_run(engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, ...]) -> Tally:
+def stack_run(
+    engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, ...], tally: Tally
+) -> None:
     """Everything after the engine: images, up, tests, down. Failures are counted, not raised."""
-    tally = Tally()
+    started = time.monotonic()
     figures: dict[str, object] = {"images": {}}
     compose = Compose(engine, published_ports())
     click.echo(f"== compose project {PROJECT}: nginx on 127.0.0.1:{compose.ports['HTTP_PORT']}")
     config_result = compose("config", "--format", "json")
     if not tally.check("compose config", config_result.returncode == 0, _why(config_result)):
-        return tally
+        return
     config = json.loads(config_result.stdout)
     dockerfiles = {
         Path(service["build"]["context"]) / service["build"].get("dockerfile", "Dockerfile")
@@ -233,10 +259,15 @@ def stack_run(engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, .
                 if not tally.check(
                     f"{image} image builds ({kind})", result.returncode == 0, _why(result)
                 ):
-                    return tally
+                    return
                 rows[f"{kind}_s"] = round(seconds, 1)
             tag = config["services"][service]["image"]
             rows["size_mb"] = round(_image_size_mb(engine, tag), 1)
+            build = config["services"][service]["build"]
+            base = standins.images_named({}, [Path(build["context"]) / build["dockerfile"]])
+            rows["own_layers_mb"] = round(
+                rows["size_mb"] - sum(_image_size_mb(engine, b) for b in base), 1
+            )
             figures["images"][tag] = rows  # type: ignore[index]
         seconds, result = _timed(
             compose, "up", "--detach", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT_S)
@@ -248,9 +279,10 @@ def stack_run(engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, .
             _why(result) + "\n" + compose("ps", "--all").stdout,
         ):
             click.echo(compose("logs", "--tail", "40").stdout[-8000:])
-            return tally
-        _pytest(compose, tally, "e2e", "e2e", extra=pytest_args)
-        _pytest(compose, tally, "facts", "containers/tests", extra=pytest_args)
+            return
+        env = _compose_test_env(compose)
+        _pytest(env, tally, figures, "e2e", "e2e", extra=pytest_args)
+        _pytest(env, tally, figures, "facts", "containers/facts", extra=pytest_args)
     finally:
         seconds, result = _timed(
             compose, "down", "--volumes", "--remove-orphans", "--timeout", "30"
@@ -263,7 +295,6 @@ def stack_run(engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, .
             ", ".join(left),
         )
         _report(figures)
-    return tally
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -275,20 +306,30 @@ def stack_run(engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, .
     show_default="/var/cache/alvin-containers, or CONTAINERS_CACHE",
     help="The private engine's data root and sockets: its images survive between runs.",
 )
+@click.option(
+    "--self-test/--no-self-test",
+    default=True,
+    help="Run the harness's own tests (containers/tests) first.",
+)
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
-def main(cold: bool, cache: Path, pytest_args: tuple[str, ...]) -> None:
+def main(cold: bool, cache: Path, self_test: bool, pytest_args: tuple[str, ...]) -> None:
     """Build the images, run the compose stack and test it; last line `containers: N passed, N failed`."""
+    tally = Tally()
+    # the harness's own tests first: they need no engine
+    if self_test:
+        _pytest(dict(os.environ), tally, {}, "harness", "containers/tests", extra=())
     try:
         engine = engines.ensure(cache)
     except Unavailable as reason:
-        if os.environ.get("CI"):
+        if os.environ.get("CI") or tally.failed:
             click.echo(f"containers: failed: {reason}")
             sys.exit(1)
         click.echo(f"containers: skipped: {reason}")
         return
-    click.echo(f"== Docker engine at {engine.host} ({'private' if engine.private else 'existing'})")
+    kind = f"private, {engine.driver or 'already running'}" if engine.private else "existing"
+    click.echo(f"== Docker engine at {engine.host} ({kind})")
     try:
-        tally = stack_run(engine, cache, cold, pytest_args)
+        stack_run(engine, cache, cold, pytest_args, tally)
     except Unavailable as reason:
         click.echo(f"containers: failed: {reason}")
         sys.exit(1)

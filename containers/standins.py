@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,11 +64,15 @@ def images_named(compose_config: dict[str, object], dockerfiles: list[Path]) -> 
     return images
 
 
-def debian_mirror() -> str:
+def debian_mirror(sources: Sequence[Path] | None = None) -> str:
     """The Debian mirror apt uses here (``DEBIAN_MIRROR`` wins)."""
     if os.environ.get("DEBIAN_MIRROR"):
         return os.environ["DEBIAN_MIRROR"]
-    sources = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
+    if sources is None:
+        sources = [
+            Path("/etc/apt/sources.list"),
+            *sorted(Path("/etc/apt/sources.list.d").glob("*")),
+        ]
     for path in sources:
         if not path.is_file():
             continue

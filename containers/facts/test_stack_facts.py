@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -132,7 +132,9 @@ def _ok(answer: tuple[int, dict[str, Any] | None]) -> bool:
 
 
 def test_restarting_user_grpc_under_traffic_recovers_without_a_gateway_restart(
-    traffic: list[tuple[int, dict[str, Any] | None]], graphql_url: str
+    traffic: list[tuple[int, dict[str, Any] | None]],
+    graphql_url: str,
+    record_property: Callable[[str, object], None],
 ) -> None:
     (gateway,) = containers("gateway")
     (grpc,) = containers("user-grpc")
@@ -156,10 +158,8 @@ def test_restarting_user_grpc_under_traffic_recovers_without_a_gateway_restart(
     recovered_s = time.monotonic() - restarted
     assert inspect(grpc["Name"])["State"]["StartedAt"] != grpc_started  # it did restart
     refused = sum(1 for a in traffic if not _ok(a))
-    print(
-        f"restart: answered again {recovered_s:.1f} s after `restart`; "
-        f"{refused} of {len(traffic)} queries got an error"
-    )
+    record_property("restart_user_grpc_recovery_s", round(recovered_s, 1))
+    record_property("restart_user_grpc_errors", f"{refused} of {len(traffic)} queries")
 
     # the gateway kept running and reconnected by itself
     assert inspect(gateway["Name"])["State"]["StartedAt"] == gateway_started
