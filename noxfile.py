@@ -15,8 +15,9 @@ stack built and run for real; ``.ci/run`` runs it), ``bench``, ``up``, ``clean``
 Local libraries are installed from their folders in editable mode before the package under test,
 so the requirements a package declares (``alvin-python-lib>=0.1,<0.2``) stay as they are and are
 satisfied by the working copy. So are the local services that a package declares (the gateway's
-``test`` extra names ``user-service>=0.1,<0.2``): never from an index, where that name may belong
-to someone else.
+``test`` dependency group names ``user-service>=0.1,<0.2``): never from an index, where that name
+may belong to someone else. Each package's test requirements are its ``test`` dependency group
+(PEP 735), not an extra: they are not part of what the package publishes.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ E2E_TOOLS = (
     "opentelemetry-proto>=1.30,<2",
     "prometheus-client>=0.20,<1",
 )
-nox.needs_version = ">=2024.3.2"
+nox.needs_version = ">=2025.2.9"  # nox.project.dependency_groups
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
@@ -109,62 +110,89 @@ def _project_name(package: Path) -> str:
     return canonicalize_name(str(_pyproject(package)["project"]["name"]))
 
 
-def _declared_requirements(package: Path, *, extras: bool) -> list[Requirement]:
-    """The package's requirements: ``dependencies`` and, with ``extras``, every extra's."""
+def _group(package: Path, group: str) -> tuple[set[str], list[str]]:
+    """The package's dependency ``group``: (extras of the package itself, other requirements).
+
+    A group may name its own project (``alvin-grpc-py[telemetry]``): those extras go on the
+    install of the package's folder, so that name is never looked up on an index.
+    """
+    pyproject = _pyproject(package)
+    if group not in pyproject.get("dependency-groups", {}):
+        raise ValueError(
+            f"{package.relative_to(ROOT)}: no [dependency-groups] {group} in pyproject.toml"
+        )
+    name = _project_name(package)
+    extras: set[str] = set()
+    others: list[str] = []
+    for text in nox.project.dependency_groups(pyproject, group):
+        requirement = Requirement(text)
+        if canonicalize_name(requirement.name) == name:
+            extras |= requirement.extras
+        else:
+            others.append(text)
+    return extras, others
+
+
+def _declared_requirements(package: Path, *, group: str | None) -> list[Requirement]:
+    """The package's requirements: ``dependencies`` and, with ``group``, every extra's and that
+    dependency group's."""
     project = _pyproject(package)["project"]
     texts = list(project.get("dependencies", []))
-    if extras:
-        for group in project.get("optional-dependencies", {}).values():
-            texts += group
+    if group:
+        for extra in project.get("optional-dependencies", {}).values():
+            texts += extra
+        texts += _group(package, group)[1]
     return [Requirement(text) for text in texts]
 
 
-def _local_services(*targets: Path) -> dict[Path, set[str]]:
-    """Local service packages that ``targets`` declare (dependencies or extras), with extras.
+def _local_services(*targets: Path, group: str | None = "test") -> dict[Path, set[str]]:
+    """Local service packages that ``targets`` declare (dependencies, extras or ``group``).
 
-    A test extra may name another service (the gateway's contract tests run the real
+    A test group may name another service (the gateway's contract tests run the real
     ``user-service``): it must come from its folder, never from an index where an unrelated
     project may own the name. The services found are searched in turn (their dependencies only).
     """
     by_name = {_project_name(path): path for path in SERVICES}
     found: dict[Path, set[str]] = {}
-    queue = [(target, True) for target in targets]
+    queue: list[tuple[Path, str | None]] = [(target, group) for target in targets]
     while queue:
-        package, with_extras = queue.pop()
-        for requirement in _declared_requirements(package, extras=with_extras):
+        package, with_group = queue.pop()
+        for requirement in _declared_requirements(package, group=with_group):
             path = by_name.get(canonicalize_name(requirement.name))
             if path is None or path == package or path in targets:
                 continue
             if path not in found:
                 found[path] = set()
-                queue.append((path, False))
+                queue.append((path, None))
             found[path] |= set(requirement.extras)
     return found
 
 
 def _install_local(
-    session: nox.Session, *targets: Path, extra: str | None = "test", also: Sequence[str] = ()
+    session: nox.Session, *targets: Path, group: str | None = "test", also: Sequence[str] = ()
 ) -> None:
-    """Install the local libraries editable, then the targets with their ``test`` extra.
+    """Install the local libraries editable, then the targets with their ``test`` group.
 
-    Every package declares a ``test`` extra (its test dependencies): that is the convention.
-    Local services that a target declares (e.g. ``user-service>=0.1,<0.2`` in the gateway's
-    ``test`` extra) are installed editable from their folders too.
+    Every package declares a ``test`` dependency group (its test requirements): that is the
+    convention. Local services that a target declares (e.g. ``user-service>=0.1,<0.2`` in the
+    gateway's ``test`` group) are installed editable from their folders too; requirements on
+    local packages are then satisfied by those folders, within the same resolution.
     """
     specs: list[str] = []
     for lib in LIBS:
         if lib not in targets:
             specs += ["-e", str(lib.relative_to(ROOT))]
-    for service, extras in sorted(_local_services(*targets).items()):
+    for service, extras in sorted(_local_services(*targets, group=group).items()):
         suffix = f"[{','.join(sorted(extras))}]" if extras else ""
         specs += ["-e", f"{service.relative_to(ROOT)}{suffix}"]
+    requirements: list[str] = []
     for target in targets:
-        specs += [
-            "-e",
-            f"{target.relative_to(ROOT)}[{extra}]" if extra else str(target.relative_to(ROOT)),
-        ]
+        extras, others = _group(target, group) if group else (set(), [])
+        suffix = f"[{','.join(sorted(extras))}]" if extras else ""
+        specs += ["-e", f"{target.relative_to(ROOT)}{suffix}"]
+        requirements += others
     # One resolution for everything: a second install could upgrade what the first one pinned.
-    session.install(*specs, *also)
+    session.install(*specs, *requirements, *also)
 
 
 def _tests(package: Path) -> None:
@@ -432,7 +460,7 @@ def bench(session: nox.Session) -> None:
     benchmarks/results/). posargs go to the suite, e.g. `nox -s bench -- --duration 5`.
     """
     _ensure_wrk(session)
-    _install_local(session, *SERVICES, extra=None, also=[*STACK_TOOLS, *BENCH_TOOLS])
+    _install_local(session, *SERVICES, group=None, also=[*STACK_TOOLS, *BENCH_TOOLS])
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
     core_json = results / "core.json"
@@ -468,7 +496,7 @@ def up(session: nox.Session) -> None:
     posargs go to deploy/local/run_stack.py, e.g. `nox -s up -- --seed 100`; `-- --reload` restarts
     the gRPC server, worker, scheduler and gateway when a .py file of libs/ or services/ changes.
     """
-    _install_local(session, *SERVICES, extra=None, also=STACK_TOOLS)
+    _install_local(session, *SERVICES, group=None, also=STACK_TOOLS)
     # Ctrl-C reaches every process; give them time to stop before nox escalates.
     session.run(
         "python",
@@ -482,7 +510,7 @@ def up(session: nox.Session) -> None:
 @nox.session(python=PYTHON, tags=["e2e"])
 def e2e(session: nox.Session) -> None:
     """The whole stack end to end, started like `nox -s up`, driven through GraphQL over HTTP."""
-    _install_local(session, *SERVICES, extra=None, also=[*STACK_TOOLS, *E2E_TOOLS])
+    _install_local(session, *SERVICES, group=None, also=[*STACK_TOOLS, *E2E_TOOLS])
     session.run("pytest", "e2e", "-p", "no:cacheprovider", "--timeout", "300", *session.posargs)
 
 
@@ -532,7 +560,7 @@ def versions(session: nox.Session) -> None:
     )
 
 
-DEPTRY = "deptry>=0.24,<0.26"  # optional_dependencies_dev_groups: 0.24
+DEPTRY = "deptry>=0.24,<0.26"  # optional_dependencies_dev_groups: 0.24; dependency groups: 0.21
 
 
 @nox.session(python=PYTHON, tags=["checks"])
@@ -540,11 +568,12 @@ def boundaries(session: nox.Session) -> None:
     """No package imports an undeclared local package or another package's private modules;
     deptry: every package declares what its src/ imports, and uses what it declares.
 
-    deptry reads each package's ``[tool.deptry]`` (its ``test`` extra counts as development
+    deptry reads each package's ``[tool.deptry]`` (dependency groups count as development
     requirements) and maps imports to distributions through what is installed here: every
-    package with its ``test`` extra, in one environment.
+    package with its ``test`` group, in one environment.
     """
-    _install_local(session, *PACKAGES, also=[*TOOLS_TESTS, DEPTRY, "-e", "deploy/ecs-deploy[test]"])
+    ecs_deploy = ["-e", str(ECS_DEPLOY.relative_to(ROOT)), *_group(ECS_DEPLOY, "test")[1]]
+    _install_local(session, *PACKAGES, also=[*TOOLS_TESTS, DEPTRY, *ecs_deploy])
     session.run("python", "tools/boundaries.py")
     session.run("pytest", "-q", "-p", "no:cacheprovider", "tools/tests/test_boundaries.py")
     for package in [*PACKAGES, ROOT / "deploy" / "ecs-deploy"]:
@@ -644,7 +673,12 @@ def terraform(session: nox.Session) -> None:
         external=True, env={"BC_SKIP_MAPPING": "TRUE"},
     )  # fmt: skip
 
-    session.install(*TERRAFORM_TEST_TOOLS, "-e", f"{ECS_DEPLOY.relative_to(ROOT)}[test]")
+    session.install(
+        *TERRAFORM_TEST_TOOLS,
+        "-e",
+        str(ECS_DEPLOY.relative_to(ROOT)),
+        *_group(ECS_DEPLOY, "test")[1],
+    )
     session.run("pytest", str(TERRAFORM_ECS / "tests"), "-q", "-p", "no:cacheprovider")
     session.chdir(ECS_DEPLOY)
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
@@ -658,7 +692,7 @@ def faults(session: nox.Session) -> None:
     The load runs 15 s by default; `nox -s faults -- --load-seconds 60` (or FAULTS_LOAD_SECONDS)
     gives the full minute. The last line is `faults: N passed, N failed`.
     """
-    _install_local(session, *SERVICES, extra=None, also=[*STACK_TOOLS, *E2E_TOOLS])
+    _install_local(session, *SERVICES, group=None, also=[*STACK_TOOLS, *E2E_TOOLS])
     session.run("pytest", "faults", "-p", "no:cacheprovider", "--timeout", "180", *session.posargs)
 
 
@@ -693,6 +727,8 @@ def _local_closure(package: Path) -> dict[Path, set[str]]:
         for extra, group in project.get("optional-dependencies", {}).items():
             if extras is None or extra in extras:
                 texts += group
+        if current == package:
+            texts += _group(package, "test")[1]
         for requirement in map(Requirement, texts):
             path = by_name.get(canonicalize_name(requirement.name))
             if path is None or path == package:
@@ -707,7 +743,7 @@ def _local_closure(package: Path) -> dict[Path, set[str]]:
 @nox.session(python=PYTHON, tags=["checks"])
 def security(session: nox.Session) -> None:
     """bandit over libs/ services/ tools/ deploy/ ([tool.bandit] in pyproject.toml); pip-audit over
-    each package's resolved dependencies (with its test extra), see security-exceptions.md.
+    each package's resolved dependencies (with its test group), see security-exceptions.md.
 
     Where PyPI's vulnerability data cannot be reached (as on the kit's offline machines) the audit
     is SKIPPED with a warning, unless SECURITY_AUDIT_REQUIRED=1, which makes that a failure.
@@ -723,7 +759,7 @@ def security(session: nox.Session) -> None:
     audited = [*PACKAGES, ECS_DEPLOY]  # every package of the kit with a pyproject.toml
     local = {_project_name(path) for path in audited}
     for package in audited:
-        # Each package resolved on its own with its test extra; the local packages it needs
+        # Each package resolved on its own with its test group; the local packages it needs
         # (and only those) come from their folders: they are not on the index.
         specs = [
             f"-e {path.relative_to(ROOT)}[{','.join(sorted(extras))}]"
@@ -731,7 +767,9 @@ def security(session: nox.Session) -> None:
             else f"-e {path.relative_to(ROOT)}"
             for path, extras in sorted(_local_closure(package).items())
         ]
-        specs.append(f"-e {package.relative_to(ROOT)}[test]")
+        own_extras, group = _group(package, "test")
+        suffix = f"[{','.join(sorted(own_extras))}]" if own_extras else ""
+        specs += [f"-e {package.relative_to(ROOT)}{suffix}", *group]
         source = locks / f"{package.name}.in"
         source.write_text("\n".join(specs) + "\n")
         resolved = locks / f"{package.name}.resolved.txt"
@@ -803,7 +841,7 @@ def makeityours(session: nox.Session) -> None:
         *TOOLS_TESTS,
         "PyYAML>=6",
         "python-hcl2>=8,<9",
-        "nox>=2024.10",
+        "nox>=2025.2.9",
         "uv>=0.4",
     )
     # Absolute: the copies run nox from their own folder (a relative envdir would land inside them)

@@ -26,8 +26,8 @@ contents, ``__dist__``/``__pkg__``/``__svc__``/``__date__`` in paths; no templat
 
 And it edits, in place: ``docker-compose.yml`` (services, a volume), ``.env.example`` (the image
 name), the root ``pyproject.toml`` (isort first-party), the gateway's ``pyproject.toml`` (the service
-in its ``test`` extra; the import-linter contract that forbids importing services) and the list of
-ECS services in ``deploy/terraform-ecs/tests/test_terraform.py``. noxfile.py needs
+in its ``test`` dependency group; the import-linter contract that forbids importing services) and
+the list of ECS services in ``deploy/terraform-ecs/tests/test_terraform.py``. noxfile.py needs
 no edit: it discovers ``services/*``. Nothing is overwritten: an existing file is an error.
 
 ``--graphql`` (``nox -s new-service -- reports --graphql``) makes a GraphQL service with its own
@@ -256,12 +256,12 @@ def edit_root_pyproject(root: Path, names: ServiceNames) -> None:
 
 
 def edit_gateway(root: Path, names: ServiceNames) -> None:
-    """The gateway's test extra installs the service; its contract forbids importing it."""
+    """The gateway's test group installs the service; its contract forbids importing it."""
     path = root / "services" / "gateway-graphql" / "pyproject.toml"
 
     def edit(text: str) -> str:
         text = re.sub(
-            r"^(test = \[\n)",
+            r"^(\[dependency-groups\]\n(?:#.*\n)*test = \[\n)",
             rf"\1  # the real {names.dist}, run as a subprocess by its client\'s contract test\n"
             rf'  "{names.dist}>=0.1,<0.2",\n',
             text,

@@ -4,10 +4,11 @@
 
 1. Start pypiserver on a free loopback port with an empty temporary packages folder (no auth).
 2. Publish the libraries there with tools/publish.py's logic, plus every service that another
-   service declares (the gateway's ``test`` extra needs ``user-service``: in a polyrepo it would
-   come from the index too).
+   service declares (the gateway's ``test`` dependency group needs ``user-service``: in a polyrepo
+   it would come from the index too).
 3. For each service: copy ONLY its folder to a temporary directory, make a fresh venv and
-   ``pip install ".[test]"`` there with pip's configuration ignored (``PIP_CONFIG_FILE=/dev/null``,
+   ``pip install --group test .`` there (the test requirements come from the copy's own
+   pyproject.toml) with pip's configuration ignored (``PIP_CONFIG_FILE=/dev/null``,
    no ``PIP_*`` index variables), ``--index-url`` the private index and ``--extra-index-url``
    https://pypi.org/simple for third-party packages. pip's installation report must show every
    local package coming from the private index (a public project with the same name must never
@@ -31,6 +32,7 @@ import urllib.error
 import urllib.request
 import venv
 from pathlib import Path
+from typing import Any
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
@@ -121,26 +123,41 @@ def local_names() -> set[str]:
     }
 
 
-def service_requirements(folder: Path, extra: str = "test") -> list[Requirement]:
+def group_requirements(pyproject: dict[str, Any], group: str) -> list[str]:
+    """The requirement strings of a PEP 735 dependency group, included groups expanded."""
+    groups = {
+        canonicalize_name(name): items for name, items in pyproject["dependency-groups"].items()
+    }
+    texts: list[str] = []
+    for item in groups[canonicalize_name(group)]:
+        if isinstance(item, str):
+            texts.append(item)
+        else:
+            texts += group_requirements(pyproject, item["include-group"])
+    return texts
+
+
+def service_requirements(folder: Path, group: str = "test") -> list[Requirement]:
+    """What ``pip install --group test .`` asks for: dependencies and the ``group``."""
     with (folder / "pyproject.toml").open("rb") as file:
-        project = tomllib.load(file)["project"]
-    texts = [
-        *project.get("dependencies", []),
-        *project.get("optional-dependencies", {}).get(extra, []),
-    ]
+        pyproject = tomllib.load(file)
+    texts = [*pyproject["project"].get("dependencies", []), *group_requirements(pyproject, group)]
     return [Requirement(t) for t in texts]
 
 
 def depended_services(services: list[Path]) -> list[Path]:
-    """Services that another service declares (in its dependencies or extras)."""
+    """Services that another service declares (dependencies, extras or dependency groups)."""
     by_name = {project_info(s)[0]: s for s in services}
     needed = set()
     for service in services:
         with (service / "pyproject.toml").open("rb") as file:
-            project = tomllib.load(file)["project"]
+            pyproject = tomllib.load(file)
+        project = pyproject["project"]
         texts = [*project.get("dependencies", [])]
         for group in project.get("optional-dependencies", {}).values():
             texts += group
+        for name in pyproject.get("dependency-groups", {}):
+            texts += group_requirements(pyproject, name)
         for text in texts:
             name = canonicalize_name(Requirement(text).name)
             if name in by_name and by_name[name] != service:
@@ -162,7 +179,7 @@ def index_versions(index_url: str, name: str) -> list[Version]:
 
 
 def install(service_copy: Path, venv_dir: Path, index: str, constraints: list[str]) -> None:
-    """A fresh venv with the service's ``.[test]``; local packages must come from ``index``."""
+    """A fresh venv with the service and its ``test`` group; local packages from ``index``."""
     venv.EnvBuilder(with_pip=True, clear=True).create(venv_dir)
     python = venv_dir / "bin" / "python"
     env = isolated_pip_env(venv_dir)
@@ -174,8 +191,9 @@ def install(service_copy: Path, venv_dir: Path, index: str, constraints: list[st
         extra = ["--constraint", str(constraints_file)]
     started = time.monotonic()
     # A new venv has the pip bundled with this Python (23.2 here), whose resolver gives up on the
-    # OpenTelemetry instrumentations (each pins opentelemetry-instrumentation exactly): start from
-    # a current pip, as anyone setting up a service would.
+    # OpenTelemetry instrumentations (each pins opentelemetry-instrumentation exactly) and which
+    # knows no dependency groups (`--group`: pip 25.1): start from a current pip, as anyone
+    # setting up a service would.
     subprocess.run(
         [
             str(python),
@@ -186,7 +204,7 @@ def install(service_copy: Path, venv_dir: Path, index: str, constraints: list[st
             "--upgrade",
             "--index-url",
             PUBLIC_INDEX,
-            "pip",
+            "pip>=25.1",
         ],
         env=env,
         check=True,
@@ -205,7 +223,10 @@ def install(service_copy: Path, venv_dir: Path, index: str, constraints: list[st
             "--report",
             str(report),
             *extra,
-            ".[test]",
+            # a self-reference in the group (`user-service[dev]`) is satisfied by `.` itself
+            "--group",
+            "test",
+            ".",
         ],
         cwd=service_copy,
         env=env,

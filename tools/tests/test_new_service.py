@@ -138,7 +138,8 @@ def test_edits_of_the_shared_files(shared_files: Path) -> None:
     root = tomllib.loads((shared_files / "pyproject.toml").read_text())
     assert "billing_service" in root["tool"]["ruff"]["lint"]["isort"]["known-first-party"]
     gateway = tomllib.loads((shared_files / "services/gateway-graphql/pyproject.toml").read_text())
-    assert "billing-service>=0.1,<0.2" in gateway["project"]["optional-dependencies"]["test"]
+    assert "billing-service>=0.1,<0.2" in gateway["dependency-groups"]["test"]
+    assert "test" not in gateway["project"].get("optional-dependencies", {})
     forbidden = [
         c["forbidden_modules"]
         for c in gateway["tool"]["importlinter"]["contracts"]

@@ -38,3 +38,19 @@ def test_pip_runs_without_the_machine_configuration(
     assert env["PIP_CONFIG_FILE"] == polyrepo.os.devnull
     assert env["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
     assert env["PATH"].startswith(str(tmp_path / "bin"))
+
+
+def test_test_requirements_come_from_the_dependency_group() -> None:
+    gateway = polyrepo.ROOT / "services" / "gateway-graphql"
+    names = {r.name for r in polyrepo.service_requirements(gateway)}
+    assert {"user-service", "pytest", "flask"} <= names
+
+
+def test_included_groups_are_expanded() -> None:
+    pyproject = {
+        "dependency-groups": {
+            "Test": ["pytest>=8", {"include-group": "typing"}],
+            "typing": ["mypy"],
+        }
+    }
+    assert polyrepo.group_requirements(pyproject, "test") == ["pytest>=8", "mypy"]
