@@ -21,6 +21,7 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import click
 import compose as compose_package
@@ -32,8 +33,6 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "containers" / "results"
 PROJECT = "alvin-containers"
 COMPOSE_FILES = ["docker-compose.yml", "containers/compose.offline.yml"]
-# each image the kit builds -> one compose service that builds it (the others share the image)
-BUILT = {"user-service": "user-grpc", "gateway-graphql": "gateway"}
 UP_TIMEOUT_S = 300
 # published ports: compose file variable -> its default there
 PORTS = {"HTTP_PORT": 8080, "MAILPIT_UI_PORT": 8025}
@@ -179,6 +178,15 @@ def _pytest(
     tally.add_junit(report, figures)
 
 
+def built_images(config: dict[str, Any]) -> dict[str, str]:
+    """Each image the compose file builds -> the first service that builds it (others share it)."""
+    found: dict[str, str] = {}
+    for name, service in config["services"].items():
+        if "build" in service:
+            found.setdefault(service.get("image") or f"{PROJECT}-{name}", name)
+    return found
+
+
 def _left_behind(engine: Engine) -> list[str]:
     label = f"label=com.docker.compose.project={PROJECT}"
     found = []
@@ -249,19 +257,16 @@ def stack_run(
         "down", "--volumes", "--remove-orphans", "--timeout", "10"
     )  # a previous run's leftovers
     try:
-        for image, service in BUILT.items():
+        for tag, service in built_images(config).items():
             rows = {}
             for kind, args in (("cold", ("--no-cache",)), ("warm", ())):
                 if kind == "cold" and not cold:
                     rows["cold_s"] = None
                     continue
                 seconds, result = _timed(compose, "build", *args, service)
-                if not tally.check(
-                    f"{image} image builds ({kind})", result.returncode == 0, _why(result)
-                ):
+                if not tally.check(f"{tag} builds ({kind})", result.returncode == 0, _why(result)):
                     return
                 rows[f"{kind}_s"] = round(seconds, 1)
-            tag = config["services"][service]["image"]
             rows["size_mb"] = round(_image_size_mb(engine, tag), 1)
             build = config["services"][service]["build"]
             base = standins.images_named({}, [Path(build["context"]) / build["dockerfile"]])

@@ -46,6 +46,15 @@ def test_every_image_the_kit_names_has_a_stand_in() -> None:
         assert (standins.HERE / f"{standins.stand_in_name(image)}.Dockerfile").exists(), image
 
 
+def test_each_built_image_is_built_once() -> None:
+    built = run.built_images(_compose_config())
+    # the user-service's four processes share one image; the gateway has its own
+    assert built == {
+        "alvin/user-service:dev": "migrate",
+        "alvin/gateway-graphql:dev": "gateway",
+    }
+
+
 def test_stages_are_not_taken_for_images(tmp_path: Path) -> None:
     dockerfile = tmp_path / "Dockerfile"
     dockerfile.write_text(
