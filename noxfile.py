@@ -684,6 +684,45 @@ def terraform(session: nox.Session) -> None:
     session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
 
 
+# --- terraform-apply: the root stack applied to an AWS emulator (terraform-apply/) -------------
+# emulator.py patches moto's internals: a moto minor release may move them, so it is pinned.
+TERRAFORM_APPLY_TOOLS = ("moto[server]>=5.2,<5.3", "boto3>=1.28,<2")
+# where the kit's machines keep the provider's filesystem mirror when TF_PLUGIN_DIR is not set
+TF_PLUGIN_DIRS = (Path("/opt/tf-plugins"),)
+
+
+@nox.session(name="terraform-apply", python=PYTHON, tags=["terraform-apply"], default=False)
+def terraform_apply(session: nox.Session) -> None:
+    """deploy/terraform-ecs applied to moto, plan idempotent, a release rolled with
+    alvin-ecs-deploy (and its failure paths), destroyed; see terraform-apply/README.md.
+
+    Skipped with one line without terraform or an offline AWS provider (a failure under CI=true).
+    """
+    candidates = [Path(os.environ["TF_PLUGIN_DIR"])] if os.environ.get("TF_PLUGIN_DIR") else []
+    plugin_dir = next(
+        (d for d in [*candidates, *TF_PLUGIN_DIRS] if (d / AWS_PROVIDER).is_dir()), None
+    )
+    missing = None
+    if shutil.which("terraform") is None:
+        missing = "terraform is not installed"
+    elif plugin_dir is None:
+        missing = f"no AWS provider mirror (TF_PLUGIN_DIR or /opt/tf-plugins with {AWS_PROVIDER})"
+    if missing:
+        if os.environ.get("CI") == "true":
+            session.error(f"terraform-apply cannot run under CI: {missing}")
+        session.skip(f"terraform-apply: skipped: {missing}")
+    session.install(*TERRAFORM_APPLY_TOOLS, "-e", str(ECS_DEPLOY.relative_to(ROOT)))
+    workdir = Path(session.create_tmp()).resolve() / "terraform-apply"
+    session.run(
+        "python",
+        "terraform-apply/run.py",
+        "--plugin-dir",
+        str(plugin_dir),
+        "--workdir",
+        str(workdir),
+    )
+
+
 # --- faults: fault injection and load against the real stack (issue 10) ------------------------
 @nox.session(python=PYTHON, tags=["faults"])
 def faults(session: nox.Session) -> None:
