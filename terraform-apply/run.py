@@ -506,7 +506,7 @@ def main() -> int:
         env.pop("AWS_PROFILE", None)
         session = boto3.Session(
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",  # noqa: S106 - the emulator's fake credentials
+            aws_secret_access_key="testing",  # noqa: S106  # pragma: allowlist secret (the emulator's)
             region_name=REGION,
         )
 
