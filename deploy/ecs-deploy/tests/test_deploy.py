@@ -130,6 +130,13 @@ def test_the_real_runner_reads_a_non_zero_exit_code() -> None:
     missing = runner.result_of({**task, "containers": [{"name": "user-migrate"}]})
     assert missing.exit_code is None
     assert not missing.succeeded
+    # with neither a container nor a task reason, the line still says what happened
+    silent = runner.result_of({**task, "stoppedReason": ""})
+    assert silent.reason == "container user-migrate: exited with 1"
+    silent_missing = runner.result_of(
+        {**task, "stoppedReason": "", "containers": [{"name": "user-migrate"}]}
+    )
+    assert silent_missing.reason == "container user-migrate: no exit code"
 
 
 def test_the_cli_exits_1_when_the_rollout_does_not_stabilise(stack: Stack) -> None:

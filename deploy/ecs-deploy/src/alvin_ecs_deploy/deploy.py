@@ -133,7 +133,8 @@ class EcsMigrationRunner:
         for container in containers:
             code = container.get("exitCode")
             if code != 0:
-                detail = container.get("reason") or reason or "no exit code"
+                fallback = "no exit code" if code is None else f"exited with {code}"
+                detail = container.get("reason") or reason or fallback
                 return MigrationResult(
                     task["taskArn"], code, f"container {container.get('name')}: {detail}"
                 )
