@@ -183,7 +183,9 @@ def _patch_ecs_failed_rollouts() -> None:
             service.running_count = 0
             for deployment in service.deployments[:1]:
                 deployment.update(rolloutState="FAILED", rolloutStateReason=reason, runningCount=0)
-            service.events.insert(0, {"id": "emulated", "createdAt": 0, "message": reason})
+            # worded as ECS words it, so the deploy command's event report is seen end to end
+            message = f"(service {service.name}) deployment failed: tasks failed to start."
+            service.events.insert(0, {"id": "emulated", "createdAt": 0, "message": message})
         return service
 
     EC2ContainerServiceBackend.update_service = update_service  # type: ignore[method-assign]

@@ -357,6 +357,11 @@ def roll(tally: Tally, ecs: Any, outputs: dict[str, Any], env: dict[str, str]) -
         "failed to roll out" in stuck.stderr and "circuit breaker" in stuck.stderr,
         stuck.stderr[-300:],
     )
+    tally.check(
+        "failed rollout: reported with the service's events",
+        "event: (service user-grpc) deployment failed" in stuck.stdout + stuck.stderr,
+        (stuck.stdout + stuck.stderr)[-400:],
+    )
     return seconds
 
 
@@ -543,8 +548,7 @@ def main() -> int:
         tally.check("destroy: nothing left in the emulator", not left, str(left))
         plan_state = "plan clean" if figures.get("plan_clean") else "plan NOT clean"
         summary = (
-            f"terraform-apply: {len(applied)} applied, {skipped} skipped, "
-            f"{plan_state} ({len(figures.get('round_trip_gaps', []))} emulator gaps ignored), "
+            f"terraform-apply: {len(applied)} applied, {skipped} skipped, {plan_state}, "
             f"{'destroyed' if destroy.returncode == 0 and not left else 'NOT destroyed'}"
         )
     return finish(tally, figures, summary)
@@ -558,8 +562,11 @@ def finish(tally: Tally, figures: dict[str, Any], summary: str) -> int:
     )
     for failure in tally.failures:
         print(f"FAILED: {failure}", flush=True)
+    gaps = len(figures.get("round_trip_gaps", []))
+    print(f"checks: {tally.passed} passed, {tally.failed} failed", flush=True)
+    if gaps:
+        print(f"  plan: {gaps} attributes the emulator does not return were ignored", flush=True)
     print(summary, flush=True)
-    print(f"terraform-apply: {tally.passed} passed, {tally.failed} failed", flush=True)
     return 1 if tally.failed else 0
 
 

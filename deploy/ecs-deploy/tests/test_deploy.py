@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 from alvin_ecs_deploy import EcsMigrationRunner, MigrationFailed, MigrationResult, deploy
 from alvin_ecs_deploy.cli import main
-from alvin_ecs_deploy.deploy import new_revision_request, replace_image
+from alvin_ecs_deploy.deploy import (
+    EVENTS_SHOWN,
+    Deployer,
+    RolloutFailed,
+    new_revision_request,
+    replace_image,
+)
 from click.testing import CliRunner
 from conftest import Stack
 
@@ -164,6 +170,31 @@ def test_the_cli_exits_1_when_the_rollout_does_not_stabilise(stack: Stack) -> No
     assert "migration: skipped" in result.output
     assert "user-grpc: stable" in result.output
     assert "FAILED: not stable after 0.3 s: gateway" in result.output
+
+
+class _FailedRolloutEcs:
+    """describe_services as ECS answers once the circuit breaker failed a rollout."""
+
+    def describe_services(self, cluster: str, services: list[str]) -> dict[str, Any]:
+        events = [{"message": f"event {n}"} for n in range(8)]  # newest first, as ECS lists them
+        deployment = {
+            "status": "PRIMARY",
+            "rolloutState": "FAILED",
+            "rolloutStateReason": "circuit breaker: tasks failed to start",
+        }
+        service = {"serviceName": services[0], "taskDefinition": "td:2", "events": events}
+        return {"services": [{**service, "deployments": [deployment]}]}
+
+
+def test_a_failed_rollout_is_reported_with_its_newest_events() -> None:
+    lines: list[str] = []
+    deployer = Deployer(
+        ecs=_FailedRolloutEcs(), cluster="c", report=lines.append, targets={"gateway": "td:2"}
+    )
+    with pytest.raises(RolloutFailed, match=r"gateway failed to roll out.*circuit breaker"):
+        deployer.wait_stable(["gateway"], timeout_s=1)
+    events = [line for line in lines if " event: " in line]
+    assert events == [f"gateway event: event {n}" for n in range(EVENTS_SHOWN)]
 
 
 def test_the_cli_exits_1_for_an_unknown_service(stack: Stack) -> None:

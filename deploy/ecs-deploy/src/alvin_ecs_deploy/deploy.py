@@ -213,6 +213,17 @@ def service_state(service: dict[str, Any], target_arn: str) -> ServiceState:
     return ServiceState(name, stable, False, summary)
 
 
+EVENTS_SHOWN = 5  # the newest service events printed when a rollout fails
+
+
+def recent_events(service: dict[str, Any], limit: int = EVENTS_SHOWN) -> list[str]:
+    """The newest service events (ECS lists them newest first): what ECS says went wrong."""
+    return [
+        f"{service['serviceName']} event: {event.get('message', '')}"
+        for event in (service.get("events") or [])[:limit]
+    ]
+
+
 @dataclass
 class Deployer:
     ecs: Any
@@ -227,17 +238,21 @@ class Deployer:
         deadline = self.clock() + timeout_s
         pending = list(services)
         last: dict[str, str] = {}
+        described_last: dict[str, dict[str, Any]] = {}
         while True:
             described = self.ecs.describe_services(cluster=self.cluster, services=pending)
             if described.get("failures"):
                 raise RolloutFailed(f"describe_services: {described['failures']}")
             still = []
             for service in described["services"]:
+                described_last[service["serviceName"]] = service
                 state = service_state(service, self.targets[service["serviceName"]])
                 if last.get(state.name) != state.summary:
                     self.report(state.summary)
                     last[state.name] = state.summary
                 if state.failed:
+                    for line in recent_events(service):
+                        self.report(line)
                     raise RolloutFailed(f"{state.name} failed to roll out: {state.summary}")
                 if state.stable:
                     self.report(f"{state.name}: stable")
@@ -247,6 +262,9 @@ class Deployer:
             if not pending:
                 return
             if self.clock() >= deadline:
+                for name in pending:
+                    for line in recent_events(described_last.get(name, {"serviceName": name})):
+                        self.report(line)
                 raise RolloutFailed(
                     f"not stable after {timeout_s:g} s: {', '.join(pending)} "
                     "(the circuit breaker may still roll back; see the ECS console or "
