@@ -69,10 +69,19 @@ def _find(spans: list[Span], predicate: Callable[[Span], bool]) -> list[Span]:
 
 
 def _complete(spans: list[Span]) -> bool:
-    """Every hop of the signup has been exported, including the worker's SQL."""
+    """Every hop of the signup has been exported, including the worker's SQL.
+
+    Each process exports on its own schedule: the worker's spans can arrive before the
+    scheduler's publish span, so both ends of the outbox hop are waited for.
+    """
     run = [s for s in spans if s.kind == CONSUMER and WELCOME_TASK in s.name]
-    return bool(run) and any(
-        s.parent_span_id == run[0].span_id and s.attributes.get("db.query.text") for s in spans
+    published = any(s.kind == PRODUCER and WELCOME_TASK in s.name for s in spans)
+    return (
+        published
+        and bool(run)
+        and any(
+            s.parent_span_id == run[0].span_id and s.attributes.get("db.query.text") for s in spans
+        )
     )
 
 
