@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +24,7 @@ from gateway_graphql.test.graphql import GraphQLTestClient
 from gateway_graphql.test.grpc import RpcCounter
 from gateway_graphql.test.user_service import (
     UserServiceProcess,
-    fresh_database,
-    run_user_service,
+    own_user_service,
 )
 
 TOKEN = "gateway-test-token"
@@ -56,16 +52,8 @@ def _json_logs() -> None:
 @pytest.fixture(scope="session")
 def user_service(database_url: str) -> Iterator[UserServiceProcess]:
     """The real user-service, once per test session, on its own migrated database."""
-    # Not under pytest's basetemp: a concurrent pytest run may prune it.
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-test-user-service-"))
-    try:
-        with (
-            fresh_database(database_url, prefix="gateway_user_service") as url,
-            run_user_service(url, workdir=workdir, token=TOKEN) as service,
-        ):
-            yield service
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with own_user_service(database_url, prefix="gateway_user_service", token=TOKEN) as service:
+        yield service
 
 
 @pytest.fixture(scope="session")

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from conftest import TOKEN, make_settings
@@ -17,8 +14,7 @@ from gateway_graphql.app.settings import Settings
 from gateway_graphql.test.graphql import GraphQLTestClient
 from gateway_graphql.test.user_service import (
     UserServiceProcess,
-    fresh_database,
-    run_user_service,
+    own_user_service,
     wait_until,
 )
 from gateway_graphql.utils.http_metrics import record_graphql_errors
@@ -42,31 +38,26 @@ def operation_labels() -> set[str]:
 
 
 @pytest.fixture
-def own_user_service(database_url: str) -> Iterator[UserServiceProcess]:
+def stoppable_user_service(database_url: str) -> Iterator[UserServiceProcess]:
     """A user-service of this test alone (the test stops it)."""
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-test-stopped-user-service-"))
-    try:
-        with (
-            fresh_database(database_url, prefix="gateway_stopped") as url,
-            run_user_service(url, workdir=workdir, token=TOKEN) as service,
-        ):
-            yield service
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with own_user_service(database_url, prefix="gateway_stopped", token=TOKEN) as service:
+        yield service
 
 
 def test_a_stopped_user_service_moves_the_counter(
-    app_factory: Callable[[Settings], Flask], own_user_service: UserServiceProcess
+    app_factory: Callable[[Settings], Flask], stoppable_user_service: UserServiceProcess
 ) -> None:
-    app = app_factory(make_settings(own_user_service.target, user_service_timeout_s=1.0))
+    app = app_factory(make_settings(stoppable_user_service.target, user_service_timeout_s=1.0))
     gql = GraphQLTestClient(app.test_client())
     before = errors_total("UNAVAILABLE", "Users")
     answer = gql.execute(USERS, operation_name="Users")
     assert "errors" not in answer
     assert errors_total("UNAVAILABLE", "Users") == before  # no errors, nothing counted
 
-    own_user_service.stop()
-    wait_until(lambda: not own_user_service.serving(timeout=0.2), timeout=15, message="stopped")
+    stoppable_user_service.stop()
+    wait_until(
+        lambda: not stoppable_user_service.serving(timeout=0.2), timeout=15, message="stopped"
+    )
     answer = gql.execute(USERS, operation_name="Users")  # HTTP 200, as GraphQL answers errors
     assert [e["extensions"]["code"] for e in answer["errors"]] == ["UNAVAILABLE"]
     assert errors_total("UNAVAILABLE", "Users") == before + 1

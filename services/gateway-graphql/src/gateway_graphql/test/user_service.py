@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ __all__ = [
     "UserServiceProcess",
     "free_port",
     "fresh_database",
+    "own_user_service",
     "run_user_service",
     "wait_until",
 ]
@@ -194,3 +196,20 @@ def run_user_service(
         yield service
     finally:
         service.stop()
+
+
+@contextmanager
+def own_user_service(
+    server_url: str, *, prefix: str, token: str = TEST_TOKEN
+) -> Iterator[UserServiceProcess]:
+    """A user-service on a new database and work folder of its own, both removed afterwards."""
+    # Not under pytest's basetemp: a concurrent pytest run may prune it.
+    workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
+    try:
+        with (
+            fresh_database(server_url, prefix=prefix) as url,
+            run_user_service(url, workdir=workdir, token=token) as service,
+        ):
+            yield service
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
