@@ -14,14 +14,15 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from otlp_receiver import OtlpReceiver
 from stacks import ComposeStack, LocalStack, Stack
 
-__all__ = ["ROOT", "ComposeStack", "LocalStack", "Stack"]
+__all__ = ["ROOT", "ComposeStack", "LocalStack", "Stack", "started_stack"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,57 +87,47 @@ def stack(request: pytest.FixtureRequest) -> Iterator[Stack]:
     yield request.getfixturevalue("local_stack")
 
 
-@pytest.fixture(scope="session")
-def local_stack(
-    tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver
+@contextmanager
+def started_stack(
+    data_dir: Path,
+    *,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    stop_timeout: float = 30,
 ) -> Iterator[LocalStack]:
-    data_dir = tmp_path_factory.mktemp("stack-data")
+    """run_stack.py on free ports and ``data_dir``, ready; stopped by SIGINT (Ctrl-C) at the end.
+
+    The stack must stop within ``stop_timeout`` seconds of SIGINT, or the test fails.
+    """
     log_path = data_dir / "stack.log"
     gateway_port = _free_port()
     metrics_ports = {name: _free_port() for name in ("gateway", "grpc", "worker", "scheduler")}
-    env = {
+    process_env = {
         **os.environ,
         "GATEWAY_PORT": str(gateway_port),
         "USER_SERVICE_GRPC_PORT": str(_free_port()),
         "STACK_SMTP_PORT": str(_free_port()),
-        "USER_SERVICE_LOG_FORMAT": "json",
-        "GATEWAY_LOG_FORMAT": "json",
         "PYTHONUNBUFFERED": "1",
-        # tracing: every process exports its spans to the receiver, within 0.2 s
-        "USER_SERVICE_OTEL_EXPORTER": "otlp-http",
-        "GATEWAY_OTEL_EXPORTER": "otlp-http",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_receiver.endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
         # metrics: one /metrics port per process
         "GATEWAY_METRICS_PORT": str(metrics_ports["gateway"]),
         "STACK_GRPC_METRICS_PORT": str(metrics_ports["grpc"]),
         "STACK_WORKER_METRICS_PORT": str(metrics_ports["worker"]),
         "STACK_SCHEDULER_METRICS_PORT": str(metrics_ports["scheduler"]),
+        **(env or {}),
     }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    env.pop("DATABASE_URL", None)
-    env.pop("REDIS_URL", None)
+    for name in ("PROMETHEUS_MULTIPROC_DIR", "DATABASE_URL", "REDIS_URL"):
+        process_env.pop(name, None)
+    command = [
+        sys.executable, str(ROOT / "deploy" / "local" / "run_stack.py"),
+        "--data-dir", str(data_dir), *args,
+    ]  # fmt: skip
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                str(ROOT / "deploy" / "local" / "run_stack.py"),
-                "--data-dir",
-                str(data_dir),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
+            command, stdout=log, stderr=subprocess.STDOUT, env=process_env, cwd=ROOT,
             start_new_session=True,
-        )
+        )  # fmt: skip
     stack = LocalStack(
-        process,
-        f"http://127.0.0.1:{gateway_port}",
-        data_dir,
-        log_path,
-        metrics_ports=metrics_ports,
-        traces=otlp_receiver,
+        process, f"http://127.0.0.1:{gateway_port}", data_dir, log_path, metrics_ports=metrics_ports
     )
     try:
         _wait_ready(stack, timeout=90)
@@ -147,8 +138,28 @@ def local_stack(
         if process.poll() is None:
             process.send_signal(signal.SIGINT)  # what Ctrl-C does
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=stop_timeout)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-                raise AssertionError("the stack did not stop within 30 s of SIGINT") from None
+                raise AssertionError(
+                    f"the stack did not stop within {stop_timeout} s of SIGINT"
+                ) from None
+
+
+@pytest.fixture(scope="session")
+def local_stack(
+    tmp_path_factory: pytest.TempPathFactory, otlp_receiver: OtlpReceiver
+) -> Iterator[LocalStack]:
+    env = {
+        "USER_SERVICE_LOG_FORMAT": "json",
+        "GATEWAY_LOG_FORMAT": "json",
+        # tracing: every process exports its spans to the receiver, within 0.2 s
+        "USER_SERVICE_OTEL_EXPORTER": "otlp-http",
+        "GATEWAY_OTEL_EXPORTER": "otlp-http",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_receiver.endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+    with started_stack(tmp_path_factory.mktemp("stack-data"), env=env) as stack:
+        stack.traces = otlp_receiver
+        yield stack

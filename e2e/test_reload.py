@@ -9,10 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import LocalStack, started_stack
 
 pytestmark = pytest.mark.local_stack
 
@@ -40,26 +37,15 @@ if _os.environ.get("RELOAD_TEST_MARKS"):
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class ReloadingStack:
-    process: subprocess.Popen[bytes]
-    gateway_url: str
+    stack: LocalStack
     src: Path
     marks: Path
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.gateway_url}/readyz", timeout=2) as response:
+            with urllib.request.urlopen(f"{self.stack.gateway_url}/readyz", timeout=2) as response:
                 return bool(response.status == 200)
         except OSError:
             return False
@@ -67,10 +53,9 @@ class ReloadingStack:
     def wait_until(self, condition: str, check: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not check():
-            assert self.process.poll() is None, f"the stack exited:\n{self.log()[-5000:]}"
-            assert time.monotonic() < deadline, (
-                f"{condition}: not in {timeout}s\n{self.log()[-5000:]}"
-            )
+            log = self.stack.log()[-5000:]
+            assert self.stack.process.poll() is None, f"the stack exited:\n{log}"
+            assert time.monotonic() < deadline, f"{condition}: not in {timeout}s\n{log}"
             time.sleep(0.2)  # polling interval
 
     def marked_commands(self) -> list[str]:
@@ -81,45 +66,16 @@ class ReloadingStack:
 def reloading_stack(tmp_path: Path) -> Iterator[ReloadingStack]:
     src, marks, data = tmp_path / "src", tmp_path / "marks", tmp_path / "data"
     marks.mkdir()
+    data.mkdir()
     for name, folder in COPIED.items():
         shutil.copytree(folder, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    gateway_port = _free_port()
     env = {
-        **os.environ,
         "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
         "RELOAD_TEST_MARKS": str(marks),
-        "GATEWAY_PORT": str(gateway_port),
-        "USER_SERVICE_GRPC_PORT": str(_free_port()),
-        "STACK_SMTP_PORT": str(_free_port()),
-        "GATEWAY_METRICS_PORT": str(_free_port()),
-        "STACK_GRPC_METRICS_PORT": str(_free_port()),
-        "STACK_WORKER_METRICS_PORT": str(_free_port()),
-        "STACK_SCHEDULER_METRICS_PORT": str(_free_port()),
     }
-    for name in ("DATABASE_URL", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"):
-        env.pop(name, None)
-    log_path = tmp_path / "stack.log"
-    command = [
-        sys.executable, str(ROOT / "deploy" / "local" / "run_stack.py"),
-        "--data-dir", str(data), "--reload", "--reload-dir", str(src),
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-            start_new_session=True,
-        )  # fmt: skip
-    stack = ReloadingStack(process, f"http://127.0.0.1:{gateway_port}", src, marks, log_path)
-    try:
-        stack.wait_until("the stack is ready", stack.ready, timeout=90)
-        yield stack
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # what Ctrl-C does
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    args = ["--reload", "--reload-dir", str(src)]
+    with started_stack(data, args=args, env=env, stop_timeout=60) as stack:
+        yield ReloadingStack(stack, src, marks)
 
 
 def test_an_edited_module_restarts_the_processes_that_run_it(
