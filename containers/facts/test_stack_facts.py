@@ -2,14 +2,14 @@
 
 Run by containers/run.py after `docker compose up --wait`, with the compose project named in the
 environment as Compose itself reads it (COMPOSE_PROJECT_NAME, COMPOSE_FILE, DOCKER_HOST) and the
-compose command in ``E2E_COMPOSE``.
+compose command in ``E2E_COMPOSE``, the way the e2e suite reaches it (e2e/stacks.py).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-import shlex
 import subprocess
 import threading
 import time
@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from stacks import ComposeStack
 
 KIT_SERVICES = ("user-grpc", "user-worker", "user-scheduler", "gateway")
 APP_UID = "10001"  # the Dockerfiles' non-root user
@@ -27,13 +28,13 @@ POLL_S = 0.25
 USERS = '{"query": "query Users { users(first: 1) { edges { node { id } } } }"}'
 
 
+@functools.cache
+def _stack() -> ComposeStack:
+    return ComposeStack.from_environment()
+
+
 def compose(*args: str, timeout: float = 120) -> str:
-    command = shlex.split(os.environ["E2E_COMPOSE"])
-    result = subprocess.run(
-        [*command, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    assert result.returncode == 0, f"compose {' '.join(args)}: {result.stderr}"
-    return result.stdout
+    return _stack().compose(*args, timeout=timeout)
 
 
 def containers(*services: str) -> list[dict[str, Any]]:
@@ -52,8 +53,7 @@ def inspect(container: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def graphql_url() -> str:
-    port = compose("port", "nginx", "80").strip().rpartition(":")[2]
-    return f"http://127.0.0.1:{port}/graphql"
+    return _stack().graphql_url
 
 
 def post(url: str, body: str) -> tuple[int, dict[str, Any] | None]:

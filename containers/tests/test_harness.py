@@ -19,9 +19,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _compose_config() -> dict[str, object]:
-    compose = run.Compose.__new__(run.Compose)  # only its command is needed here
     result = subprocess.run(
-        [*compose.command, "--file", "docker-compose.yml", "config", "--format", "json"],
+        [*run.compose_command(), "--file", "docker-compose.yml", "config", "--format", "json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
