@@ -1,6 +1,6 @@
 """Rename the kit: every name it owns, from ``alvin`` to yours (``nox -s rename -- --to acme``).
 
-    python tools/rename.py --to acme [--dest DIR | --in-place] [--no-generate] [--no-fix]
+    python kit/tools/rename.py --to acme [--dest DIR | --in-place] [--without-kit] [--no-generate] [--no-fix]
 
 What is rewritten, in file contents and in paths, is found by walking the tree (no list of files):
 every file git knows about or would add (``git ls-files --cached --others --exclude-standard``, so
@@ -23,6 +23,11 @@ Then, in the result: the generated protobuf stubs are regenerated from the renam
 so a text rewrite alone would corrupt them; needs buf-bin, grpcio-tools and mypy-protobuf, which
 ``nox -s rename`` installs), and ``ruff check --select I --fix`` + ``ruff format`` re-sort the imports
 that the new name moved (``--no-fix`` skips that).
+
+The product (``libs/``, ``services/``, ``proto/``, ``deploy/``, ``tools/``, the noxfile) is always
+written; ``kit/``, the suites that prove the kit itself (end-to-end, faults, benchmarks, the
+container and Terraform harnesses, polyrepo, this renamer and its tests), is written too unless
+``--without-kit``: the copy then has every product session of ``nox`` and none of the kit's.
 
 Safety: the new name must be one lowercase word of 2 to 15 letters and digits starting with a
 letter (``[a-z][a-z0-9]{1,14}``): a Python identifier and a distribution name, and also a valid
@@ -47,11 +52,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OLD_NAME = "alvin"
 # One word: a Python identifier, a distribution name, and deploy/terraform-ecs's `project` (AWS
 # names allow no underscores; 15 characters at most). (Renamer itself handles a_b names too.)
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{1,14}$")
+KIT_FOLDER = "kit"  # the machinery that proves the kit; a copy may leave it out
 
 
 class RenameError(Exception):
@@ -296,11 +302,16 @@ def rename(
     generate: bool = True,
     fix: bool = True,
     old_name: str = OLD_NAME,
+    without_kit: bool = False,
 ) -> Path:
-    """Rename the kit in ``src`` to ``new_name``; returns the folder holding the result."""
+    """Rename the kit in ``src`` to ``new_name``; returns the folder holding the result.
+
+    ``without_kit`` leaves out ``kit/`` (the suites that prove the kit, see the module docstring).
+    """
     new = validate_name(new_name, old_name)
     renamer = Renamer(old_name, new.snake)
     files = source_files(src)
+    kept = [f for f in files if not (without_kit and f.parts[0] == KIT_FOLDER)]
     if in_place:
         if dest is not None:
             raise RenameError("--in-place and --dest exclude each other")
@@ -312,8 +323,10 @@ def rename(
         target = src
         staging = src.parent / f".{src.name}-rename-{os.getpid()}"
         try:
-            copy_renamed(src, staging, files, renamer)
+            copy_renamed(src, staging, kept, renamer)
             _delete_old(src, files, renamer)
+            if without_kit:
+                shutil.rmtree(src / KIT_FOLDER, ignore_errors=True)
             shutil.copytree(staging, src, dirs_exist_ok=True, symlinks=True)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -321,10 +334,10 @@ def rename(
         target = (dest or src.parent / f"{new.kebab}-backend").resolve()
         if target.exists():
             raise RenameError(f"{target} already exists: refusing to overwrite it")
-        binary = copy_renamed(src, target, files, renamer)
+        binary = copy_renamed(src, target, kept, renamer)
         if binary:
             print("rename: binary files copied unchanged with the old name: " + ", ".join(binary))
-    print(f"rename: {len(files)} files written to {target} ({old_name} -> {new.snake})", flush=True)
+    print(f"rename: {len(kept)} files written to {target} ({old_name} -> {new.snake})", flush=True)
     if generate:
         regenerate_stubs(target, new)
     if fix:
@@ -342,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--dest", type=Path, help="new folder (must not exist)")
     where.add_argument("--in-place", action="store_true", help="rewrite this clean git work tree")
+    parser.add_argument(
+        "--without-kit", action="store_true", help="leave out kit/, the suites that prove the kit"
+    )
     parser.add_argument("--no-generate", action="store_true", help="do not regenerate the stubs")
     parser.add_argument("--no-fix", action="store_true", help="do not run ruff on the result")
     args = parser.parse_args(argv)
@@ -352,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             in_place=args.in_place,
             generate=not args.no_generate,
             fix=not args.no_fix,
+            without_kit=args.without_kit,
         )
     except RenameError as error:
         print(f"rename: {error}", file=sys.stderr)

@@ -29,10 +29,10 @@ import engine as engines
 import standins
 from engine import Engine, Unavailable
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "containers" / "results"
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "kit" / "containers" / "results"
 PROJECT = "alvin-containers"
-COMPOSE_FILES = ["docker-compose.yml", "containers/compose.offline.yml"]
+COMPOSE_FILES = ["docker-compose.yml", "kit/containers/compose.offline.yml"]
 UP_TIMEOUT_S = 300
 # published ports: compose file variable -> its default there
 PORTS = {"HTTP_PORT": 8080, "MAILPIT_UI_PORT": 8025}
@@ -291,8 +291,8 @@ def stack_run(
             click.echo(compose("logs", "--tail", "40").stdout[-8000:])
             return
         env = _compose_test_env(compose)
-        _pytest(env, tally, figures, "e2e", "e2e", extra=pytest_args)
-        _pytest(env, tally, figures, "facts", "containers/facts", extra=pytest_args)
+        _pytest(env, tally, figures, "e2e", "kit/e2e", extra=pytest_args)
+        _pytest(env, tally, figures, "facts", "kit/containers/facts", extra=pytest_args)
     finally:
         seconds, result = _timed(
             compose, "down", "--volumes", "--remove-orphans", "--timeout", "30"
@@ -327,7 +327,7 @@ def main(cold: bool, cache: Path, self_test: bool, pytest_args: tuple[str, ...])
     tally = Tally()
     # the harness's own tests first: they need no engine
     if self_test:
-        _pytest(dict(os.environ), tally, {}, "harness", "containers/tests", extra=())
+        _pytest(dict(os.environ), tally, {}, "harness", "kit/containers/tests", extra=())
     try:
         engine = engines.ensure(cache)
     except Unavailable as reason:

@@ -31,7 +31,7 @@ from typing import Any
 import boto3
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+ROOT = HERE.parents[1]
 MODULE = ROOT / "deploy" / "terraform-ecs"
 RESULTS = HERE / "results"
 REGION = "eu-west-1"

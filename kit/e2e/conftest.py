@@ -24,7 +24,7 @@ from stacks import ComposeStack, LocalStack, Stack
 
 __all__ = ["ROOT", "ComposeStack", "LocalStack", "Stack", "started_stack"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _free_port() -> int:

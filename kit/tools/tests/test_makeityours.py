@@ -1,7 +1,7 @@
 """The proof that "make it yours" works: rename a copy of this kit, add a service to the renamed
 copy, and run the copy's own nox sessions there (slow: minutes; `nox -s makeityours`).
 
-The copy is renamed with tools/rename.py (stubs regenerated, imports re-sorted) and committed on a
+The copy is renamed with kit/tools/rename.py (stubs regenerated, imports re-sorted) and committed on a
 ``main`` branch, so its proto session runs the breaking check too (a new proto file is not a
 breaking change). Then the renamed kit's own tools/new_service.py adds ``billing`` (gRPC) and
 ``reports`` (``--graphql``). The copies' virtual environments live in MAKEITYOURS_NOX_ENVDIR
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import rename
+from kit.tools import rename
 from tools.tests.helpers import git
 
 pytestmark = pytest.mark.slow

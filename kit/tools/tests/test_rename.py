@@ -1,4 +1,4 @@
-"""tools/rename.py on small throw-away kits (the whole kit is renamed in test_makeityours.py)."""
+"""kit/tools/rename.py on small throw-away kits (the whole kit is renamed in test_makeityours.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tools import rename
+from kit.tools import rename
 from tools.tests.helpers import git
 
 OLD = rename.OLD_NAME

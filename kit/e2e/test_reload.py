@@ -20,7 +20,7 @@ from conftest import LocalStack, started_stack
 
 pytestmark = pytest.mark.local_stack
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 COPIED = {
     "user_service": ROOT / "services" / "user-service" / "src" / "user_service",
     "gateway_graphql": ROOT / "services" / "gateway-graphql" / "src" / "gateway_graphql",

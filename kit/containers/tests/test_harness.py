@@ -15,7 +15,7 @@ import run
 import standins
 from engine import Unavailable
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _compose_config() -> dict[str, object]:
@@ -114,7 +114,7 @@ def test_a_taken_default_port_moves_to_a_free_one(monkeypatch: pytest.MonkeyPatc
 
 
 def _run_harness(tmp_path: Path, env: dict[str, str], *, as_nobody: bool = False) -> list[str]:
-    script = ROOT / "containers" / "run.py"
+    script = ROOT / "kit" / "containers" / "run.py"
     command = [sys.executable, str(script), "--cache", str(tmp_path), "--no-self-test"]
     if as_nobody:
         command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]

@@ -29,7 +29,7 @@ import psutil
 import requests
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import run_stack  # noqa: E402  - deploy/local/run_stack.py: the stack's local defaults
 

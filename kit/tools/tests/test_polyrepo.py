@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from tools import polyrepo
+from kit.tools import polyrepo
 
 
 def test_the_gateway_needs_the_user_service_on_the_index() -> None:

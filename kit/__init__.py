@@ -1,0 +1,1 @@
+"""The machinery that proves the kit; nothing in the product imports it."""
