@@ -109,7 +109,7 @@ SHUTDOWN_MARGIN_S = 5.0
 COMPOSE_DEFAULT_GRACE_S = 10.0
 NGINX_PATHS = ("/graphql", "/healthz", "/readyz")
 # Where the gateway serves GraphiQL's assets: read from its source so that nginx follows a move.
-GRAPHIQL_MODULE = "services/gateway-graphql/src/gateway_graphql/lib/graphiql.py"
+GRAPHIQL_MODULE = "services/gateway-graphql/src/gateway_graphql/api/graphiql.py"
 DEFAULT_ASSETS_PATH = "/static"
 
 

@@ -13,19 +13,20 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from support.graphql_client import GraphQLTestClient
+from support.rpc_counter import RpcCounter
+from support.user_service_process import (
+    UserServiceProcess,
+    own_user_service,
+)
 from werkzeug.serving import make_server
 
 from alvin_python_lib.config import load_settings
 from alvin_python_lib.logging import configure_logging
-from gateway_graphql.app.flask import connect_user_service, create_app
+from gateway_graphql.app.bootstrap import connect_user_service
+from gateway_graphql.app.factory import create_app
 from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import User, UserServiceClient
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.grpc import RpcCounter
-from gateway_graphql.test.user_service import (
-    UserServiceProcess,
-    own_user_service,
-)
 
 TOKEN = "gateway-test-token"
 PASSWORD = "correct horse battery"

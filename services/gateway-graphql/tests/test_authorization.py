@@ -8,11 +8,11 @@ from collections.abc import Callable
 from typing import Any
 
 from conftest import PASSWORD, LogLines, unique_email
+from support.graphql_client import GraphQLTestClient
+from support.user_service_process import UserServiceProcess
 
 from gateway_graphql.api.graphql.ids import user_global_id
 from gateway_graphql.remote.user_service import User, UserServiceClient
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.user_service import UserServiceProcess
 
 LOGIN = """
 mutation ($i: LoginInput!) { login(input: $i) { token user { id } errors { code } } }

@@ -19,8 +19,7 @@ from conftest import PASSWORD, TOKEN, unique_email
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.requests import RequestsHTTPTransport
-
-from gateway_graphql.test.user_service import UserServiceProcess, free_port, wait_until
+from support.user_service_process import UserServiceProcess, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 

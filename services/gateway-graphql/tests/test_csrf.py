@@ -13,10 +13,10 @@ import requests
 from conftest import PASSWORD, make_settings, serve_gateway, unique_email
 from gql import Client, GraphQLRequest
 from gql.transport.requests import RequestsHTTPTransport
+from support.user_service_process import UserServiceProcess
 
 from gateway_graphql.remote.user_service import User
-from gateway_graphql.test.user_service import UserServiceProcess
-from gateway_graphql.utils.csrf import PREFLIGHT_HEADERS, mime_essence
+from gateway_graphql.web.csrf import PREFLIGHT_HEADERS, mime_essence
 
 SIGNUP = (
     "mutation Signup($i: SignupInput!) { signup(input: $i) { user { displayName } "

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from support.graphql_client import GraphQLTestClient
+from support.rpc_counter import RpcCounter
+
 from gateway_graphql.api.graphql.ids import user_global_id
 from gateway_graphql.remote.user_service import User, UserServiceClient
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.grpc import RpcCounter
 
 PAGE = """
 query ($after: String) {

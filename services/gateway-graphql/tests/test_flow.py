@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from conftest import PASSWORD, unique_email
-
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.grpc import RpcCounter
+from support.graphql_client import GraphQLTestClient
+from support.rpc_counter import RpcCounter
 
 SIGNUP = """
 mutation ($input: SignupInput!) {

@@ -12,10 +12,10 @@ import pytest
 from conftest import make_settings
 from flask import Flask
 from flask.testing import FlaskClient
+from support.user_service_process import UserServiceProcess
 
+from gateway_graphql.api.graphiql import STATIC_DIR
 from gateway_graphql.app.settings import Settings
-from gateway_graphql.lib.graphiql import STATIC_DIR
-from gateway_graphql.test.user_service import UserServiceProcess
 
 VENDOR = STATIC_DIR / "graphiql"
 

@@ -9,15 +9,15 @@ import pytest
 from conftest import TOKEN, make_settings
 from flask import Flask, Response
 from prometheus_client import REGISTRY
-
-from gateway_graphql.app.settings import Settings
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.user_service import (
+from support.graphql_client import GraphQLTestClient
+from support.user_service_process import (
     UserServiceProcess,
     own_user_service,
     wait_until,
 )
-from gateway_graphql.utils.http_metrics import record_graphql_errors
+
+from gateway_graphql.app.settings import Settings
+from gateway_graphql.web.http_metrics import record_graphql_errors
 
 USERS = "query Users { users(first: 1) { edges { cursor } } }"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway_graphql.test.graphql import GraphQLTestClient
+from support.graphql_client import GraphQLTestClient
 
 
 def test_readyz_when_the_user_service_serves(gql: GraphQLTestClient) -> None:

@@ -17,11 +17,11 @@ import pytest
 import requests
 from conftest import PASSWORD, make_settings, unique_email
 from flask import Flask
+from support.graphql_client import GraphQLTestClient
+from support.user_service_process import UserServiceProcess
 
 from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import User
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.user_service import UserServiceProcess
 
 LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { token errors { field code } } }"
 ME = "{ me { id displayName } }"

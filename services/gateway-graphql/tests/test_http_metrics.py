@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 from flask import Flask
 from prometheus_client import REGISTRY
+from support.graphql_client import GraphQLTestClient
 
 from gateway_graphql.app.settings import Settings
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.utils.http_metrics import OperationNames
+from gateway_graphql.web.http_metrics import OperationNames
 
 
 def requests_total(**labels: str) -> float:

@@ -8,15 +8,15 @@ from typing import cast
 
 from conftest import make_settings
 from flask import Flask
+from support.graphql_client import GraphQLTestClient
+from support.rpc_counter import RpcCounter
+from support.user_service_process import UserServiceProcess
 
 from gateway_graphql.api.graphql.schema import schema
 from gateway_graphql.api.graphql.view import CACHED_QUERY_MAX_CHARS, GatewayGraphQLView, ViewOptions
 from gateway_graphql.app.settings import Settings
-from gateway_graphql.lib.cookies import SessionCookie
 from gateway_graphql.service.accounts import Accounts
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.grpc import RpcCounter
-from gateway_graphql.test.user_service import UserServiceProcess
+from gateway_graphql.web.cookies import SessionCookie
 
 
 def _nested(levels: int) -> str:

@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from support.graphql_client import GraphQLTestClient
 
 from alvin_python_lib.errors import InvalidArgument
 from gateway_graphql.api.graphql.ids import decode_cursor, encode_cursor, user_global_id
 from gateway_graphql.remote.user_service import User, UserPage, UserServiceClient
 from gateway_graphql.service.accounts import Accounts, PagePosition
-from gateway_graphql.test.graphql import GraphQLTestClient
 
 PAGE = """
 query ($first: Int, $after: String) {

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 from conftest import PASSWORD, TOKEN, unique_email
+from support.rpc_counter import RpcCounter
+from support.user_service_process import UserServiceProcess
 
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_python_lib.errors import (
@@ -23,8 +25,6 @@ from gateway_graphql.remote.user_service import (
     UserServiceClient,
     retry_methods,
 )
-from gateway_graphql.test.grpc import RpcCounter
-from gateway_graphql.test.user_service import UserServiceProcess
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from collections.abc import Callable
 import pytest
 from conftest import PASSWORD, make_settings
 from flask import Flask
+from support.graphql_client import GraphQLTestClient
+from support.user_service_process import UserServiceProcess
 
 from alvin_python_lib.config import SettingsError
 from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import User
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.user_service import UserServiceProcess
 
 LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { token errors { code } } }"
 UPDATE = 'mutation { updateMe(input: {displayName: "Changed"}) { user { displayName } } }'

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from conftest import make_settings
 from flask import Flask
+from support.graphql_client import GraphQLTestClient
+from support.user_service_process import UserServiceProcess
 
 from alvin_python_lib.config import SettingsError, load_settings
 from gateway_graphql.app.settings import Settings
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.user_service import UserServiceProcess
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from conftest import LogLines, make_settings
 from flask import Flask
+from support.graphql_client import GraphQLTestClient
+from support.user_service_process import free_port
 
 from gateway_graphql.api.graphql.ids import user_global_id
 from gateway_graphql.app.settings import Settings
-from gateway_graphql.test.graphql import GraphQLTestClient
-from gateway_graphql.test.user_service import free_port
 
 
 @pytest.fixture

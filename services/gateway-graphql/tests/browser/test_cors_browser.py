@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from conftest import PASSWORD, make_settings, serve_gateway
 from playwright.sync_api import Page, sync_playwright
+from support.user_service_process import UserServiceProcess
 from test_graphiql_browser import CHROMIUM, CHROMIUM_ARGS
 
 from gateway_graphql.remote.user_service import User
-from gateway_graphql.test.user_service import UserServiceProcess
 
 pytestmark = pytest.mark.browser
 

@@ -15,10 +15,10 @@ from urllib.parse import quote
 import pytest
 from conftest import PASSWORD, make_settings, serve_gateway, unique_email
 from playwright.sync_api import Page, expect, sync_playwright
+from support.user_service_process import UserServiceProcess
 
 from gateway_graphql.api.graphql.ids import user_global_id
 from gateway_graphql.remote.user_service import User
-from gateway_graphql.test.user_service import UserServiceProcess
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ def init_app(process: str, settings: Settings | None = None) -> Settings:
     """Configure logging and tracing for ``process`` and return the settings.
 
     ``runserver`` (one process) also serves ``/metrics`` on ``metrics_port`` when it is set; under
-    gunicorn the master does that for every worker (``app.gunicorn``).
+    gunicorn the master does that for every worker (``app.gunicorn_config``).
     """
     settings = settings or get_settings()
     configure_logging(

@@ -18,7 +18,7 @@ DEFAULT_CORS_ALLOW_HEADERS = (
     "Authorization",
     "Content-Type",
     "X-Request-ID",
-    # the CSRF rule's preflight headers (utils.csrf)
+    # the CSRF rule's preflight headers (web.csrf)
     "X-Requested-With",
     "Apollo-Require-Preflight",
     "X-Apollo-Operation-Name",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway_graphql.app.flask import create_app
+from gateway_graphql.app.factory import create_app
 from gateway_graphql.app.init import init_app
 
 

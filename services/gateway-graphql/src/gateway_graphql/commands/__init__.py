@@ -14,16 +14,16 @@ import click
 from alvin_python_lib.cli import create_manage_cli
 from gateway_graphql import __version__
 
-GUNICORN_CONFIG = "python:gateway_graphql.app.gunicorn"
+GUNICORN_CONFIG = "python:gateway_graphql.app.gunicorn_config"
 WSGI_APP = "gateway_graphql.app.wsgi:create_wsgi_app()"
 
 
 def _shell_context() -> dict[str, Any]:
-    from gateway_graphql.app.flask import EXTENSION, create_app  # noqa: PLC0415
+    from gateway_graphql.app.factory import create_app, gateway_of  # noqa: PLC0415
     from gateway_graphql.app.init import init_app  # noqa: PLC0415
 
     app = create_app(init_app("shell"))
-    gateway = app.extensions[EXTENSION]
+    gateway = gateway_of(app)
     return {"app": app, "accounts": gateway.accounts, "user_service": gateway.user_service}
 
 
@@ -36,7 +36,7 @@ cli = create_manage_cli("gateway", shell_context=_shell_context, version=__versi
 @click.option("--reload/--no-reload", default=False, help="Restart when the code changes.")
 def runserver(host: str, port: int | None, reload: bool) -> None:
     """Run the development server (werkzeug, threaded). Not for production: use `serve`."""
-    from gateway_graphql.app.flask import create_app  # noqa: PLC0415
+    from gateway_graphql.app.factory import create_app  # noqa: PLC0415
     from gateway_graphql.app.init import init_app  # noqa: PLC0415
 
     settings = init_app("runserver")

@@ -9,8 +9,8 @@ from werkzeug.wrappers import Response
 
 from alvin_python_lib.errors import DomainError, Unauthenticated
 from gateway_graphql.api.graphql.loaders import UserLoader
-from gateway_graphql.lib.cookies import SessionCookie
 from gateway_graphql.service.accounts import Accounts, Session, User
+from gateway_graphql.web.cookies import SessionCookie
 
 __all__ = ["BEARER", "COOKIE", "Client", "GraphQLContext", "TokenSource"]
 

@@ -11,7 +11,7 @@ On top of ``graphql_server.flask.GraphQLView`` (GET and POST, JSON bodies, Graph
   the same few operations over and over, and validation is the gateway's largest CPU cost after
   the gRPC call (about a fifth of a worker under load). Only short queries are cached, so the
   cache's memory stays bounded whatever clients send;
-- CSRF by Apollo Server's rule (:mod:`gateway_graphql.utils.csrf`): a POST that a browser could
+- CSRF by Apollo Server's rule (:mod:`gateway_graphql.web.csrf`): a POST that a browser could
   send cross-site without a CORS preflight (``Content-Type`` ``text/plain``, form or multipart, or
   none, and no ``X-Requested-With``, ``Apollo-Require-Preflight`` or ``X-Apollo-Operation-Name``)
   is refused with 403 ``CSRF_PREVENTED`` before its body is read, unless it carries
@@ -52,6 +52,7 @@ from graphql_server.http import GraphQLHTTPResponse, GraphQLRequestData
 from graphql_server.http.exceptions import HTTPException
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 
+from gateway_graphql.api.graphiql import CONTENT_SECURITY_POLICY, render_page
 from gateway_graphql.api.graphql.context import (
     BEARER,
     COOKIE,
@@ -61,13 +62,12 @@ from gateway_graphql.api.graphql.context import (
 )
 from gateway_graphql.api.graphql.errors import PARSE_FAILED, VALIDATION_FAILED, format_errors
 from gateway_graphql.api.graphql.execution import GatewayExecutionContext
-from gateway_graphql.lib.cookies import SessionCookie
-from gateway_graphql.lib.graphiql import CONTENT_SECURITY_POLICY, render_page
-from gateway_graphql.lib.json_errors import error_response
+from gateway_graphql.api.graphql.limits import query_limits_rule
 from gateway_graphql.service.accounts import Accounts
-from gateway_graphql.utils.csrf import PREFLIGHT_HEADERS, is_preflighted
-from gateway_graphql.utils.graphql_limits import query_limits_rule
-from gateway_graphql.utils.http_metrics import record_graphql_errors, remember_payload
+from gateway_graphql.web.cookies import SessionCookie
+from gateway_graphql.web.csrf import PREFLIGHT_HEADERS, is_preflighted
+from gateway_graphql.web.http_metrics import record_graphql_errors, remember_payload
+from gateway_graphql.web.json_errors import error_response
 
 __all__ = ["CSRF_PREVENTED", "GatewayGraphQLView", "ViewOptions"]
 

@@ -1,10 +1,11 @@
-"""The Flask app factory: the GraphQL endpoint, probes, request ids, metrics, tracing, CORS, limits,
-JSON errors."""
+"""The app factory: the Flask app of the gateway around the objects the bootstrap built.
+
+It installs the HTTP concerns (``web/``: request ids, metrics, CORS, JSON errors), tracing, body
+limits, the probes and ``/graphql`` (``api/``), and GraphiQL where it is enabled.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, Response, redirect, request, send_from_directory
@@ -14,68 +15,34 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from alvin_python_lib import telemetry
 from alvin_python_lib.logging import get_logger, get_request_id
+from gateway_graphql.api.graphiql import ASSETS_PATH, STATIC_DIR
 from gateway_graphql.api.graphql.errors import CODES
 from gateway_graphql.api.graphql.schema import schema
 from gateway_graphql.api.graphql.view import CSRF_PREVENTED, GatewayGraphQLView, ViewOptions
 from gateway_graphql.api.health import create_health_blueprint
-from gateway_graphql.app.settings import Settings, get_settings
-from gateway_graphql.lib.cookies import SessionCookie
-from gateway_graphql.lib.graphiql import ASSETS_PATH, STATIC_DIR
-from gateway_graphql.lib.json_errors import CODE_BY_STATUS, error_response
+from gateway_graphql.app.bootstrap import Gateway, bootstrap
+from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import UserServiceClient
-from gateway_graphql.service.accounts import Accounts
-from gateway_graphql.utils.cors import CorsPolicy, install_cors
-from gateway_graphql.utils.http_metrics import install_http_metrics
-from gateway_graphql.utils.request_id import install_request_id
+from gateway_graphql.web.cookies import SessionCookie
+from gateway_graphql.web.cors import CorsPolicy, install_cors
+from gateway_graphql.web.http_metrics import install_http_metrics
+from gateway_graphql.web.json_errors import CODE_BY_STATUS, error_response
+from gateway_graphql.web.request_id import install_request_id
 
-__all__ = ["EXTENSION", "Gateway", "connect_user_service", "create_app"]
+__all__ = ["EXTENSION", "create_app", "gateway_of"]
 
 EXTENSION = "gateway_graphql"
 _log = get_logger("gateway_graphql.app")
 
 
-@dataclass(frozen=True)
-class Gateway:
-    """What ``create_app`` built (``app.extensions["gateway_graphql"]``)."""
-
-    settings: Settings
-    user_service: UserServiceClient
-    accounts: Accounts
-
-
-def connect_user_service(
-    settings: Settings, *, interceptors: Sequence[Any] = ()
-) -> UserServiceClient:
-    """A user-service client configured from ``settings`` (deadline, retries, token, TLS)."""
-    ca_file = settings.user_service_ca_file
-    return UserServiceClient.connect(
-        settings.user_service_target,
-        token=settings.user_service_token,
-        timeout_s=settings.user_service_timeout_s,
-        max_attempts=settings.user_service_max_attempts,
-        load_balancing_policy=settings.user_service_load_balancing,
-        max_reconnect_backoff_s=settings.user_service_max_reconnect_backoff_s,
-        tls=settings.user_service_tls,
-        root_certificates=ca_file.read_bytes() if ca_file is not None else None,
-        interceptors=interceptors,
-    )
-
-
-def create_app(
-    settings: Settings | None = None, *, user_service: UserServiceClient | None = None
-) -> Flask:
-    """The gateway's WSGI app. ``user_service`` replaces the client built from ``settings``."""
-    settings = settings or get_settings()
-    client = user_service or connect_user_service(settings)
-    accounts = Accounts(
-        client,
-        default_page_size=settings.default_page_size,
-        max_page_size=settings.max_page_size,
-        session_sliding=settings.session_sliding,
-    )
+def create_app(settings: Settings, *, user_service: UserServiceClient | None = None) -> Flask:
+    """The gateway's WSGI app around the objects :func:`~gateway_graphql.app.bootstrap.bootstrap`
+    builds; ``user_service`` replaces the client built from ``settings``."""
+    gateway = bootstrap(settings, user_service=user_service)
+    accounts = gateway.accounts
     app = Flask("gateway_graphql", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions[EXTENSION] = Gateway(settings=settings, user_service=client, accounts=accounts)
+    app.extensions[EXTENSION] = gateway
     if settings.proxy_hops:
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
@@ -127,6 +94,13 @@ def create_app(
     if settings.graphiql_enabled:
         _install_graphiql(app)
     return app
+
+
+def gateway_of(app: Flask) -> Gateway:
+    """The objects ``app`` was built around."""
+    gateway = app.extensions[EXTENSION]
+    assert isinstance(gateway, Gateway)
+    return gateway
 
 
 def _install_graphiql(app: Flask) -> None:

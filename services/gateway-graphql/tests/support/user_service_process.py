@@ -7,7 +7,8 @@ on a database of its own, as in production.
         client = UserServiceClient.connect(service.target, token=service.token)
 
 The gateway knows the user-service only by its command and its gRPC contract: nothing here
-imports it (the ``user-service`` executable must be installed, as the ``test`` extra does).
+imports it (the ``user-service`` executable must be installed, as the ``test`` dependency group
+does).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ __all__ = [
     "wait_until",
 ]
 
-TEST_TOKEN = "gateway-test-token"  # noqa: S105 (the test user-service's service token)
+TEST_TOKEN = "gateway-test-token"
 
 # Cheap password hashing and a generous per-address login limit: every test logs in from
 # 127.0.0.1. The per-email limit stays low so that RATE_LIMITED can be tested.
@@ -162,7 +163,7 @@ def run_user_service(
         **(env or {}),
     }
     workdir.mkdir(parents=True, exist_ok=True)
-    upgrade = subprocess.run(  # noqa: S603
+    upgrade = subprocess.run(
         [_tool("user-service"), "db", "upgrade"],
         env=process_env,
         cwd=workdir,
@@ -175,7 +176,7 @@ def run_user_service(
         raise RuntimeError(f"user-service db upgrade failed:\n{upgrade.stderr}")
     log_path = workdir / "user-service.log"
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603
+        process = subprocess.Popen(
             [_tool("user-service"), "grpcserver"],
             env=process_env,
             cwd=workdir,

@@ -16,7 +16,7 @@ distinct names were seen by this process (the label values stay bounded whatever
 empty for other routes.
 
 Under gunicorn the workers write to ``PROMETHEUS_MULTIPROC_DIR`` and the master serves the sum
-(see ``gateway_graphql.app.gunicorn``).
+(see ``gateway_graphql.app.gunicorn_config``).
 """
 
 from __future__ import annotations

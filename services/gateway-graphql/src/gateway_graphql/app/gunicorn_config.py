@@ -1,6 +1,6 @@
 """gunicorn's configuration, from the gateway's settings (``gateway serve`` uses it).
 
-    gunicorn -c python:gateway_graphql.app.gunicorn "gateway_graphql.app.wsgi:create_wsgi_app()"
+    gunicorn -c python:gateway_graphql.app.gunicorn_config "gateway_graphql.app.wsgi:create_wsgi_app()"
 
 Threaded workers (``gthread``): requests wait on the user-service over gRPC, so threads give
 concurrency cheaply. The app is created in each worker after the fork (no ``preload_app``):

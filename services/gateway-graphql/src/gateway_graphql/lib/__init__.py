@@ -1,1 +1,0 @@
-"""Helpers specific to the gateway: the session cookie, the vendored GraphiQL page."""
