@@ -93,8 +93,11 @@ def backing_services(data_dir: Path, env: dict[str, str]) -> Iterator[None]:
         yield
 
 
-def service_env(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
-    """Environment of the stack's processes: local defaults under whatever the caller set."""
+def service_env(
+    env: Mapping[str, str], data_dir: Path, caller: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Environment of the stack's processes: local defaults under what the caller set
+    (``caller``, this process's environment by default)."""
     smtp_port = str(PORTS[2].value(env))
     grpc_port = str(PORTS[1].value(env))
     defaults = {
@@ -113,10 +116,20 @@ def service_env(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
         "GATEWAY_USER_SERVICE_TOKEN": env.get("USER_SERVICE_GRPC_SERVICE_TOKEN", DEV_TOKEN),
         "STACK_MAIL_DIR": str(data_dir / "mail"),
     }
-    merged = {**defaults, **os.environ, "PYTHONUNBUFFERED": "1"}  # what the caller set wins
+    chosen = os.environ if caller is None else caller
+    merged = {**defaults, **chosen, "PYTHONUNBUFFERED": "1"}  # what the caller set wins
     # the console scripts of the environment running this script come first
     merged["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), merged.get("PATH", "")])
     return merged
+
+
+# Run once before the processes start: the database schema, and optional demo users.
+MIGRATE = ("user-service", "db", "upgrade")
+
+
+def seed_command(users: int) -> list[str]:
+    """The command that adds ``users`` demo users."""
+    return ["user-service", "seed", "--users", str(users)]
 
 
 # The processes that run the kit's code and restart on a change with --reload (the SMTP catcher
@@ -237,14 +250,12 @@ def run(argv: list[str] | None = None) -> int:
 
     with backing_services(args.data_dir, env):
         proc_env = service_env(env, args.data_dir)
-        migrate = subprocess.run(["user-service", "db", "upgrade"], env=proc_env, check=False)
+        migrate = subprocess.run(MIGRATE, env=proc_env, check=False)
         if migrate.returncode != 0:
             print("migrations failed; see the output above", file=sys.stderr)
             return migrate.returncode
         if args.seed:
-            subprocess.run(
-                ["user-service", "seed", "--users", str(args.seed)], env=proc_env, check=True
-            )
+            subprocess.run(seed_command(args.seed), env=proc_env, check=True)
         processes = procfile(proc_env, reload_dirs)
         manager = Manager()
         for name, command in processes.items():
