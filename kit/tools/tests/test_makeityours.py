@@ -137,3 +137,36 @@ def test_new_service_in_the_renamed_kit(renamed_kit: Path, envdir: str) -> None:
             "tests/test_architecture.py",
         ],
     )
+
+
+def test_a_copy_without_the_kit_keeps_every_product_session(
+    tmp_path_factory: pytest.TempPathFactory, envdir: str
+) -> None:
+    """``--without-kit`` leaves kit/ out; the copy's nox still has every product session (and
+    runs one), and none of the kit's."""
+    copy = rename.rename(
+        NEW_NAME,
+        dest=tmp_path_factory.mktemp("bare") / "acme-backend",
+        without_kit=True,
+    )
+    assert not (copy / "kit").exists()
+    assert (copy / "noxfile.py").is_file()
+    listed = subprocess.run(
+        [sys.executable, "-m", "nox", "-l", "--nocolor"],
+        cwd=copy,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stdout + listed.stderr
+    sessions = {line.split()[1] for line in listed.stdout.splitlines() if line[:2] in ("* ", "- ")}
+    product = {"lint", "typecheck", "proto", "compose", "terraform", "versions", "tools", "up"}
+    assert product <= sessions
+    assert {f"tests-{p}" for p in _packages(copy)} <= sessions
+    kit_sessions = {"e2e", "faults", "containers", "terraform-apply", "polyrepo", "makeityours"}
+    assert not sessions & kit_sessions
+    git(copy, "init", "-q")
+    git(copy, "add", "-A")
+    git(copy, "commit", "-q", "-m", "renamed kit without its proving suites")
+    _nox(copy, envdir, "-s", "tools")
