@@ -1,11 +1,16 @@
-"""gunicorn's configuration, from the gateway's settings (``gateway serve`` uses it).
+r"""gunicorn's configuration, from the gateway's settings (``gateway serve`` uses it).
 
-    gunicorn -c python:gateway_graphql.app.gunicorn_config "gateway_graphql.app.wsgi:create_wsgi_app()"
+    gunicorn -c python:gateway_graphql.app.gunicorn_config \
+        "gateway_graphql.app.wsgi:create_wsgi_app()"
 
 Threaded workers (``gthread``): requests wait on the user-service over gRPC, so threads give
 concurrency cheaply. The app is created in each worker after the fork (no ``preload_app``):
 gRPC channels must not cross a fork. gunicorn's own log lines go through the app's logging (JSON
 in staging/production); the access log is the app's ``http.access`` line, with the request id.
+
+gunicorn reads a configuration file's module-level names, so this module loads the settings when
+gunicorn imports it, in the master; the app does not use this module: each worker builds its
+own after the fork (``app.wsgi``).
 """
 
 from __future__ import annotations

@@ -16,7 +16,10 @@ distinct names were seen by this process (the label values stay bounded whatever
 empty for other routes.
 
 Under gunicorn the workers write to ``PROMETHEUS_MULTIPROC_DIR`` and the master serves the sum
-(see ``gateway_graphql.app.gunicorn_config``).
+(see ``gateway_graphql.app.gunicorn_config``). The metric families are module-level, in
+prometheus_client's default registry: a process exports one set of series whatever number of
+apps it builds (tests build many), and that registry is what ``/metrics`` and the master serve.
+The per-app state (the operation names seen so far) lives in :func:`install_http_metrics`.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from graphql import GraphQLResolveInfo
 from werkzeug.wrappers import Response
 
 from alvin_python_lib.errors import DomainError, Unauthenticated
@@ -12,7 +13,7 @@ from gateway_graphql.api.graphql.loaders import UserLoader
 from gateway_graphql.service.accounts import Accounts, Session, User
 from gateway_graphql.web.cookies import SessionCookie
 
-__all__ = ["BEARER", "COOKIE", "Client", "GraphQLContext", "TokenSource"]
+__all__ = ["BEARER", "COOKIE", "Client", "GraphQLContext", "TokenSource", "context_of"]
 
 TokenSource = Literal["bearer", "cookie"]
 BEARER: TokenSource = "bearer"  # Authorization: Bearer <token>
@@ -118,3 +119,10 @@ class GraphQLContext:
         if self._viewer is not None and self._viewer.id == user.id:
             self._viewer = user
         self.users.prime(user)
+
+
+def context_of(info: GraphQLResolveInfo) -> GraphQLContext:
+    """The request's context, as the view built it (``info.context`` is untyped)."""
+    context = info.context
+    assert isinstance(context, GraphQLContext)
+    return context

@@ -1,0 +1,190 @@
+# Graphene ships no type information: its base classes are Any to mypy.
+# mypy: disable-error-code="misc"
+"""The ``Mutation`` type: signup, login, logout and the viewer's account.
+
+Each mutation takes one ``input`` object (Relay's ``ClientIDMutation``) and reports invalid input
+as typed ``errors`` in its payload; other failures are GraphQL errors with ``extensions.code``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene  # type: ignore[import-untyped]
+from graphene import relay
+from graphql import GraphQLResolveInfo
+
+from alvin_python_lib.errors import AlreadyExists, InvalidArgument, Unauthenticated
+from gateway_graphql.api.graphql.context import context_of
+from gateway_graphql.api.graphql.ids import parse_user_id
+from gateway_graphql.api.graphql.types import User
+from gateway_graphql.api.graphql.user_errors import UserErrorValue, user_errors, user_errors_field
+
+__all__ = ["Mutation"]
+
+
+class Signup(relay.ClientIDMutation):
+    """Create an account (it does not log in: use `login` next)."""
+
+    class Input:
+        email = graphene.String(required=True)
+        password = graphene.String(
+            required=True, description="10 to 256 characters, not the email, not a common one."
+        )
+        display_name = graphene.String(required=True, description="1 to 100 characters.")
+        invited_by = graphene.ID(description="The global ID of the inviting user.")
+
+    user = graphene.Field(User, description="The new account; null when `errors` is not empty.")
+    errors = user_errors_field()
+
+    @classmethod
+    def mutate_and_get_payload(
+        cls,
+        root: None,
+        info: GraphQLResolveInfo,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        invited_by: str | None = None,
+        **_: Any,
+    ) -> Signup:
+        context = context_of(info)
+        try:
+            inviter = parse_user_id(invited_by, field="invited_by") if invited_by else None
+            user = context.accounts.signup(
+                email=email, password=password, display_name=display_name, invited_by_id=inviter
+            )
+        except (InvalidArgument, AlreadyExists) as error:
+            return cls(user=None, errors=user_errors(error))
+        context.revealed_ids.add(user.id)
+        context.users.prime(user)
+        return cls(user=user, errors=[])
+
+
+class Login(relay.ClientIDMutation):
+    """Open a session: sets the HttpOnly session cookie and returns the token for clients that
+    send `Authorization: Bearer <token>` instead."""
+
+    class Input:
+        email = graphene.String(required=True)
+        password = graphene.String(required=True)
+
+    user = graphene.Field(User, description="The logged-in user; null when `errors` is not empty.")
+    token = graphene.String(
+        description="The session token (a secret): send it as `Authorization: Bearer <token>`."
+    )
+    expires_at = graphene.DateTime(description="When the session ends unless it is used.")
+    errors = user_errors_field()
+
+    @classmethod
+    def mutate_and_get_payload(
+        cls, root: None, info: GraphQLResolveInfo, email: str, password: str, **_: Any
+    ) -> Login:
+        context = context_of(info)
+        try:
+            session = context.accounts.login(
+                email=email,
+                password=password,
+                user_agent=context.client.user_agent,
+                client_ip=context.client.ip,
+            )
+        except Unauthenticated as error:
+            errors = [UserErrorValue(None, error.message, "INVALID_CREDENTIALS")]
+            return cls(user=None, token=None, expires_at=None, errors=errors)
+        except InvalidArgument as error:
+            return cls(user=None, token=None, expires_at=None, errors=user_errors(error))
+        context.start_session(session)
+        return cls(user=session.user, token=session.token, expires_at=session.expires_at, errors=[])
+
+
+class Logout(relay.ClientIDMutation):
+    """End the current session (the token or cookie of this request) and clear the cookie.
+    Succeeds also when there is no session."""
+
+    ok = graphene.Boolean(required=True)
+    errors = user_errors_field()
+
+    @classmethod
+    def mutate_and_get_payload(cls, root: None, info: GraphQLResolveInfo, **_: Any) -> Logout:
+        context = context_of(info)
+        context.accounts.logout(context.token)
+        context.end_session()
+        return cls(ok=True, errors=[])
+
+
+class UpdateMe(relay.ClientIDMutation):
+    """Change the logged-in user's profile (the fields given; at least one)."""
+
+    class Input:
+        display_name = graphene.String(description="1 to 100 characters.")
+        email = graphene.String(description="A new login email, not used by another account.")
+
+    user = graphene.Field(User, description="The updated user; null when `errors` is not empty.")
+    errors = user_errors_field()
+
+    @classmethod
+    def mutate_and_get_payload(
+        cls,
+        root: None,
+        info: GraphQLResolveInfo,
+        display_name: str | None = None,
+        email: str | None = None,
+        **_: Any,
+    ) -> UpdateMe:
+        context = context_of(info)
+        viewer = context.require_viewer()
+        try:
+            user = context.accounts.update_profile(
+                viewer.id, display_name=display_name, email=email
+            )
+        except (InvalidArgument, AlreadyExists) as error:
+            return cls(user=None, errors=user_errors(error))
+        context.update_viewer(user)
+        return cls(user=user, errors=[])
+
+
+class ChangePassword(relay.ClientIDMutation):
+    """Replace the logged-in user's password. Every session of the user ends, this one too (the
+    cookie is cleared): log in again with the new password."""
+
+    class Input:
+        current_password = graphene.String(required=True)
+        new_password = graphene.String(
+            required=True, description="10 to 256 characters, not the email, not a common one."
+        )
+
+    ok = graphene.Boolean(required=True, description="True when the password was changed.")
+    errors = user_errors_field()
+
+    @classmethod
+    def mutate_and_get_payload(
+        cls,
+        root: None,
+        info: GraphQLResolveInfo,
+        current_password: str,
+        new_password: str,
+        **_: Any,
+    ) -> ChangePassword:
+        context = context_of(info)
+        viewer = context.require_viewer()
+        try:
+            context.accounts.change_password(
+                viewer.id, current_password=current_password, new_password=new_password
+            )
+        except InvalidArgument as error:
+            return cls(ok=False, errors=user_errors(error))
+        context.end_session()
+        return cls(ok=True, errors=[])
+
+
+class Mutation(graphene.ObjectType):
+    """Entry points for writing. Send them as JSON POSTs, as GraphQL clients do: a POST with a
+    `text/plain`, form or multipart body is refused (`CSRF_PREVENTED`) unless it carries a
+    preflight header such as `Apollo-Require-Preflight`."""
+
+    signup = Signup.Field()
+    login = Login.Field()
+    logout = Logout.Field()
+    update_me = UpdateMe.Field()
+    change_password = ChangePassword.Field()

@@ -1,0 +1,57 @@
+# Graphene ships no type information: its base classes are Any to mypy.
+# mypy: disable-error-code="misc"
+"""The object types: ``User`` (a Relay ``Node``) and its connection."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import graphene  # type: ignore[import-untyped]
+from graphene import relay
+from graphql import GraphQLResolveInfo
+
+from gateway_graphql.api.graphql.context import context_of
+from gateway_graphql.service.accounts import User as UserRecord
+from gateway_graphql.service.accounts import email_visible_to
+
+__all__ = ["User", "UserConnection"]
+
+
+class User(graphene.ObjectType):
+    """A user account."""
+
+    class Meta:
+        interfaces = (relay.Node,)
+
+    email = graphene.String(
+        description="The login email: visible to the user themself only, null for anyone else."
+    )
+    display_name = graphene.String(required=True, description="The name shown to other users.")
+    created_at = graphene.DateTime(required=True, description="When the account was created.")
+    invited_by = graphene.Field(
+        lambda: User, description="The user who invited this one; null without an invitation."
+    )
+
+    @classmethod
+    def is_type_of(cls, root: Any, info: GraphQLResolveInfo) -> bool:
+        return isinstance(root, UserRecord)
+
+    @staticmethod
+    def resolve_email(root: UserRecord, info: GraphQLResolveInfo) -> str | None:
+        context = context_of(info)
+        if root.id in context.revealed_ids:
+            return root.email
+        return root.email if email_visible_to(root, context.viewer_id()) else None
+
+    @staticmethod
+    def resolve_invited_by(root: UserRecord, info: GraphQLResolveInfo) -> Any:
+        if root.invited_by_id is None:
+            return None
+        return context_of(info).users.load(root.invited_by_id)
+
+
+class UserConnection(relay.Connection):
+    """A page of users, oldest first."""
+
+    class Meta:
+        node = User
