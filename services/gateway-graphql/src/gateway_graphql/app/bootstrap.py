@@ -1,10 +1,11 @@
 """The composition root: settings in, the gateway's long-lived objects out, built once.
 
-The app factory (``app.factory.create_app``) and the shell build their objects here and hand them
-on: the user-service client to the use cases (:class:`~gateway_graphql.service.accounts.Accounts`),
-the use cases to the GraphQL view and, through it, to each request's context. Nothing is kept
-in module globals, so a test builds a gateway around a client of its choosing
-(``create_app(settings, user_service=client)``).
+Each entry point (a gunicorn worker, ``runserver``, ``shell``) calls :func:`start_process` first:
+logging and tracing for the process. The app factory (``app.factory.create_app``) then builds the
+objects with :func:`bootstrap` and hands them on: the user-service client to the use cases
+(:class:`~gateway_graphql.service.accounts.Accounts`), the use cases to the GraphQL view and,
+through it, to each request's context. Nothing is kept in module globals, so a test builds a
+gateway around a client of its choosing (``create_app(settings, user_service=client)``).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from gateway_graphql.app.settings import Settings
+from alvin_python_lib import telemetry
+from alvin_python_lib.logging import configure_logging, get_logger
+from gateway_graphql import __version__
+from gateway_graphql.app.settings import Settings, get_settings
 from gateway_graphql.remote.user_service import UserServiceClient
 from gateway_graphql.service.accounts import Accounts
 
-__all__ = ["Gateway", "bootstrap", "connect_user_service"]
+__all__ = ["Gateway", "bootstrap", "connect_user_service", "start_process"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +68,35 @@ def bootstrap(settings: Settings, *, user_service: UserServiceClient | None = No
         session_sliding=settings.session_sliding,
     )
     return Gateway(settings=settings, user_service=client, accounts=accounts)
+
+
+def start_process(process: str, settings: Settings | None = None) -> Settings:
+    """Configure logging and tracing for ``process`` and return the settings (loaded from the
+    environment unless given).
+
+    ``runserver`` (one process) also serves ``/metrics`` on ``metrics_port`` when it is set; under
+    gunicorn the master does that for every worker (``app.gunicorn_config``).
+    """
+    settings = settings or get_settings()
+    configure_logging(
+        level=settings.log_level,
+        fmt=settings.effective_log_format,
+        service=f"{settings.service_name}.{process}",
+    )
+    telemetry.configure_telemetry(
+        settings,
+        service_name=settings.service_name,
+        service_version=__version__,
+        environment=settings.app_env,
+        process=process,
+    )
+    if process == "runserver" and settings.metrics_port is not None:
+        from alvin_python_lib.metrics import start_metrics_server  # noqa: PLC0415
+
+        try:
+            start_metrics_server(settings.metrics_port)
+        except OSError as error:  # `runserver --reload`: the watching parent holds the port
+            get_logger(__name__).warning(
+                "metrics.port_busy", port=settings.metrics_port, error=str(error)
+            )
+    return settings

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Flask
 
+from gateway_graphql.app.bootstrap import start_process
 from gateway_graphql.app.factory import create_app
-from gateway_graphql.app.init import init_app
 
 
 def create_wsgi_app() -> Flask:
     """The app of one gunicorn worker."""
-    return create_app(init_app("web"))
+    return create_app(start_process("web"))

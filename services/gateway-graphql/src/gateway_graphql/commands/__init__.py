@@ -19,10 +19,10 @@ WSGI_APP = "gateway_graphql.app.wsgi:create_wsgi_app()"
 
 
 def _shell_context() -> dict[str, Any]:
+    from gateway_graphql.app.bootstrap import start_process  # noqa: PLC0415
     from gateway_graphql.app.factory import create_app, gateway_of  # noqa: PLC0415
-    from gateway_graphql.app.init import init_app  # noqa: PLC0415
 
-    app = create_app(init_app("shell"))
+    app = create_app(start_process("shell"))
     gateway = gateway_of(app)
     return {"app": app, "accounts": gateway.accounts, "user_service": gateway.user_service}
 
@@ -36,10 +36,10 @@ cli = create_manage_cli("gateway", shell_context=_shell_context, version=__versi
 @click.option("--reload/--no-reload", default=False, help="Restart when the code changes.")
 def runserver(host: str, port: int | None, reload: bool) -> None:
     """Run the development server (werkzeug, threaded). Not for production: use `serve`."""
+    from gateway_graphql.app.bootstrap import start_process  # noqa: PLC0415
     from gateway_graphql.app.factory import create_app  # noqa: PLC0415
-    from gateway_graphql.app.init import init_app  # noqa: PLC0415
 
-    settings = init_app("runserver")
+    settings = start_process("runserver")
     app = create_app(settings)
     app.run(host=host, port=port or settings.port, threaded=True, use_reloader=reload)
 
