@@ -11,6 +11,7 @@ from user_service.app.settings import get_settings
 from user_service.commands import cli
 from user_service.db.models import User
 from user_service.service import auth
+from user_service.service.deps import Deps
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str, redis_url: str) -> I
     get_settings.cache_clear()
 
 
-def test_create_user_prompts_twice_without_echo(env: None, db: Session) -> None:
+def test_create_user_prompts_twice_without_echo(env: None, db: Session, deps: Deps) -> None:
     result = CliRunner().invoke(
         cli, ["create-user", "Cli@Example.com"], input="a long password 1\na long password 1\n"
     )
@@ -34,19 +35,21 @@ def test_create_user_prompts_twice_without_echo(env: None, db: Session) -> None:
     assert "Repeat for confirmation" in result.output
     assert "created user" in result.output
     assert "a long password 1" not in result.output
-    assert auth.authenticate(email="cli@example.com", password="a long password 1")
+    assert auth.authenticate(deps, email="cli@example.com", password="a long password 1")
 
 
-def test_create_user_asks_again_when_the_confirmation_differs(env: None, db: Session) -> None:
+def test_create_user_asks_again_when_the_confirmation_differs(
+    env: None, db: Session, deps: Deps
+) -> None:
     answers = "a long password 1\nanother password 2\nthe third one 33\nthe third one 33\n"
     result = CliRunner().invoke(cli, ["create-user", "again@example.com"], input=answers)
     assert result.exit_code == 0, result.output
     assert "do not match" in result.output
     password = "the third one 33"  # pragma: allowlist secret (a test password)
-    assert auth.authenticate(email="again@example.com", password=password)
+    assert auth.authenticate(deps, email="again@example.com", password=password)
 
 
-def test_create_user_reads_the_password_from_stdin(env: None, db: Session) -> None:
+def test_create_user_reads_the_password_from_stdin(env: None, db: Session, deps: Deps) -> None:
     result = CliRunner().invoke(
         cli,
         ["create-user", "script@example.com", "--password-stdin"],
@@ -54,7 +57,7 @@ def test_create_user_reads_the_password_from_stdin(env: None, db: Session) -> No
     )
     assert result.exit_code == 0, result.output
     assert "Password" not in result.output  # no prompt in a script
-    assert auth.authenticate(email="script@example.com", password=" spaces kept 1234 ")
+    assert auth.authenticate(deps, email="script@example.com", password=" spaces kept 1234 ")
 
 
 def test_create_user_refuses_an_empty_stdin(env: None, db: Session) -> None:

@@ -1,18 +1,33 @@
+"""Welcome emails through the production mailer to a real SMTP server on loopback."""
+
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from support import MakeUser
 
+from user_service.commands.smtp_catcher import SmtpCatcher
 from user_service.db.models import SentEmail
+from user_service.remote.email import Mailer, SmtpConfig, SmtpMailer
 from user_service.service import emails, users
-from user_service.test.factories import make_user
-from user_service.test.smtp import SmtpCatcher
+from user_service.service.deps import Deps
 
 
-def test_welcome_email_is_sent_once_per_user(db: Session, smtp: SmtpCatcher) -> None:
+@pytest.fixture
+def mailer(smtp_mailer: Mailer) -> Mailer:
+    """The container's mailer delivers to the ``smtp`` catcher in this module."""
+    return smtp_mailer
+
+
+def test_welcome_email_is_sent_once_per_user(
+    db: Session, smtp: SmtpCatcher, make_user: MakeUser, deps: Deps
+) -> None:
     user = make_user(email="welcome@example.com", display_name="Wendy")
-    assert emails.send_welcome_email(user.id) is True
-    assert emails.send_welcome_email(user.id) is False  # a redelivered task sends nothing
+    assert emails.send_welcome_email(deps, user.id) is True
+    assert emails.send_welcome_email(deps, user.id) is False  # a redelivered task sends nothing
     (message,) = smtp.wait_for(1)
     assert message["To"] == "welcome@example.com"
     assert "Wendy" in message.get_content()
@@ -20,28 +35,23 @@ def test_welcome_email_is_sent_once_per_user(db: Session, smtp: SmtpCatcher) -> 
 
 
 def test_failed_delivery_leaves_no_record_so_the_retry_sends(
-    db: Session, smtp: SmtpCatcher
+    db: Session, smtp: SmtpCatcher, make_user: MakeUser, deps: Deps
 ) -> None:
-    from user_service.remote import email as remote_email
-
     user = make_user()
-    remote_email.configure(remote_email.SmtpConfig(host="127.0.0.1", port=1, timeout=2))
-    try:
-        emails.send_welcome_email(user.id)
-    except OSError:
-        pass
-    else:  # pragma: no cover - port 1 must refuse
-        raise AssertionError("delivery to a closed port succeeded")
+    refused = SmtpMailer(SmtpConfig(host="127.0.0.1", port=1, timeout=2))  # SMTP down
+    with pytest.raises(ConnectionRefusedError):
+        emails.send_welcome_email(replace(deps, mailer=refused), user.id)
     assert db.scalar(select(func.count()).select_from(SentEmail)) == 0
-    remote_email.configure(remote_email.SmtpConfig(host=smtp.host, port=smtp.port))
-    assert emails.send_welcome_email(user.id) is True
+    assert emails.send_welcome_email(deps, user.id) is True
     assert len(smtp.wait_for(1)) == 1
 
 
-def test_deleted_user_gets_no_email(db: Session, smtp: SmtpCatcher) -> None:
+def test_deleted_user_gets_no_email(
+    db: Session, smtp: SmtpCatcher, make_user: MakeUser, deps: Deps
+) -> None:
     user = make_user()
-    users.delete_user(user.id)
-    assert emails.send_welcome_email(user.id) is False
+    users.delete_user(deps, user.id)
+    assert emails.send_welcome_email(deps, user.id) is False
     assert smtp.messages == []
 
 

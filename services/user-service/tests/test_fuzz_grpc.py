@@ -20,15 +20,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
+from support import DEFAULT_PASSWORD, MakeUser
 
 from alvin_grpc.client import create_channel
-from alvin_grpc.server import ServerSettings, ServiceRegistration
+from alvin_grpc.server import ServerSettings
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
-from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
-from user_service.api.grpc.user_servicer import UserServicer
-from user_service.db import database
+from user_service.app.server import registration
 from user_service.service import auth
-from user_service.test.factories import DEFAULT_PASSWORD, make_user
+from user_service.service.deps import Deps
 
 TOKEN = "test-service-token"
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
@@ -154,12 +153,9 @@ def message_strategy(
 
 
 @pytest.fixture
-def server_address(db: Session, grpc_server_factory: Callable[..., Any]) -> str:
-    registration = ServiceRegistration.from_servicer(
-        pb_grpc.add_UserServiceServicer_to_server, UserServicer(), SERVICE
-    )
+def server_address(db: Session, grpc_server_factory: Callable[..., Any], deps: Deps) -> str:
     settings_ = ServerSettings(grpc_service_token=SecretStr(TOKEN), grpc_grace_period_s=0)
-    server, _ = grpc_server_factory([registration], settings_, database=database)
+    server, _ = grpc_server_factory([registration(deps)], settings_, database=deps.database)
     return str(server.address)
 
 
@@ -171,11 +167,11 @@ def channel(server_address: str) -> Iterator[grpc.Channel]:
 
 
 @pytest.fixture
-def known(db: Session) -> dict[str, list[Any]]:
+def known(db: Session, make_user: MakeUser, deps: Deps) -> dict[str, list[Any]]:
     """Real ids, emails and a session token, so that fuzzing also reaches the deeper paths."""
     alice = make_user(email="fuzz-alice@example.com")
     bob = make_user(email="fuzz-bob@example.com", invited_by_id=alice.id)
-    token = auth.authenticate(email=alice.email, password=DEFAULT_PASSWORD).token
+    token = auth.authenticate(deps, email=alice.email, password=DEFAULT_PASSWORD).token
     return {
         "ids": [alice.id, bob.id],
         "strings": [alice.email, bob.email, DEFAULT_PASSWORD, token, "127.0.0.1", "::1"],

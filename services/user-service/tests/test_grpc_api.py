@@ -12,28 +12,25 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from support import DEFAULT_PASSWORD
 
 from alvin_grpc.client import create_channel, idempotent_methods
-from alvin_grpc.server import ServerSettings, ServiceRegistration
+from alvin_grpc.server import ServerSettings
 from alvin_grpc.testing import assert_rpc_error
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
-from user_service.api.grpc.user_servicer import UserServicer
-from user_service.db import database
+from user_service.app.server import registration
 from user_service.db.models import OutboxMessage, User
-from user_service.test.factories import DEFAULT_PASSWORD
+from user_service.service.deps import Deps
 
 TOKEN = "test-service-token"
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
 
 
 @pytest.fixture
-def server_address(db: Session, grpc_server_factory: Callable[..., Any]) -> str:
-    registration = ServiceRegistration.from_servicer(
-        pb_grpc.add_UserServiceServicer_to_server, UserServicer(), SERVICE
-    )
+def server_address(db: Session, grpc_server_factory: Callable[..., Any], deps: Deps) -> str:
     settings = ServerSettings(grpc_service_token=SecretStr(TOKEN), grpc_grace_period_s=0)
-    server, _ = grpc_server_factory([registration], settings, database=database)
+    server, _ = grpc_server_factory([registration(deps)], settings, database=deps.database)
     return str(server.address)
 
 

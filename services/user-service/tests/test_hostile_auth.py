@@ -15,31 +15,36 @@ import pytest
 from argon2.exceptions import VerifyMismatchError
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
+from support import DEFAULT_PASSWORD, MakeUser
 
 from alvin_grpc.client import create_channel
-from alvin_grpc.server import ServerSettings, ServiceRegistration
+from alvin_grpc.server import ServerSettings
 from alvin_grpc.testing import assert_rpc_error
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.logging import configure_logging
-from user_service.api.grpc.user_servicer import UserServicer
-from user_service.db import database
+from user_service.app.server import registration
 from user_service.service.auth import hash_token
-from user_service.service.config import ServiceConfig, configure, make_hasher
-from user_service.test.factories import DEFAULT_PASSWORD, make_user
+from user_service.service.config import ServiceConfig, make_hasher
+from user_service.service.deps import Deps
 
 TOKEN = "test-service-token"
 SERVICE = pb.DESCRIPTOR.services_by_name["UserService"]
 ATTEMPTS = 50  # per path
+# Argon2 made a little costly (~2 ms a verification here, still fast in all), so that a path that
+# skipped it would stand out; no throttling in the way of 50 failures.
+TIMING_CONFIG = ServiceConfig(
+    hasher=make_hasher(time_cost=1, memory_cost_kib=4096, parallelism=1),
+    throttle_max_failures_per_email=10 * ATTEMPTS,
+)
 
 
 @pytest.fixture
-def stub(db: Session, grpc_server_factory: Callable[..., Any]) -> Iterator[pb_grpc.UserServiceStub]:
-    registration = ServiceRegistration.from_servicer(
-        pb_grpc.add_UserServiceServicer_to_server, UserServicer(), SERVICE
-    )
+def stub(
+    db: Session, grpc_server_factory: Callable[..., Any], deps: Deps
+) -> Iterator[pb_grpc.UserServiceStub]:
     settings = ServerSettings(grpc_service_token=SecretStr(TOKEN), grpc_grace_period_s=0)
-    server, _ = grpc_server_factory([registration], settings, database=database)
+    server, _ = grpc_server_factory([registration(deps)], settings, database=deps.database)
     channel = create_channel(str(server.address), token=TOKEN, default_timeout=10)
     yield pb_grpc.UserServiceStub(channel)
     channel.close()
@@ -56,13 +61,11 @@ def _failed_login_seconds(stub: pb_grpc.UserServiceStub, email: str) -> float:
     return elapsed
 
 
+@pytest.mark.parametrize("service_config", [TIMING_CONFIG])
 def test_failed_login_timing_does_not_reveal_whether_the_account_exists(
-    stub: pb_grpc.UserServiceStub,
+    stub: pb_grpc.UserServiceStub, make_user: MakeUser
 ) -> None:
-    # Argon2 made a little costly (~2 ms a verification here, still fast in all), so that a path
-    # that skipped it would stand out; no throttling in the way of 50 failures.
-    hasher = make_hasher(time_cost=1, memory_cost_kib=4096, parallelism=1)
-    configure(ServiceConfig(hasher=hasher, throttle_max_failures_per_email=10 * ATTEMPTS))
+    hasher = TIMING_CONFIG.hasher
     existing = make_user(email="timing-known@example.com").email
     unknown = "timing-unknown@example.com"
 
@@ -101,7 +104,7 @@ def captured_logs() -> Iterator[io.StringIO]:
 
 
 def test_login_logs_neither_password_nor_token(
-    stub: pb_grpc.UserServiceStub, captured_logs: io.StringIO
+    stub: pb_grpc.UserServiceStub, captured_logs: io.StringIO, make_user: MakeUser
 ) -> None:
     password = "a very Distinctive passphrase 7"  # looked for in the logs
     user = make_user(email="logs@example.com", password=password)
@@ -141,7 +144,9 @@ def test_nul_characters_are_invalid_argument(
     assert_rpc_error(info, grpc.StatusCode.INVALID_ARGUMENT, field_violations=[field])
 
 
-def test_nul_characters_in_nested_fields(stub: pb_grpc.UserServiceStub) -> None:
+def test_nul_characters_in_nested_fields(
+    stub: pb_grpc.UserServiceStub, make_user: MakeUser
+) -> None:
     user = make_user(email="nested-nul@example.com")
     with pytest.raises(grpc.RpcError) as info:
         stub.UpdateUser(pb.UpdateUserRequest(user=pb.User(id=user.id, display_name="Bad\x00Name")))

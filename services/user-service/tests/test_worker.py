@@ -9,31 +9,38 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from support import MakeUser
 
-from user_service.app.celery import create_app
-from user_service.app.settings import Settings
+from user_service.app.bootstrap import Container
+from user_service.app.worker import create_worker_app
+from user_service.commands.smtp_catcher import SmtpCatcher
 from user_service.db.models import OutboxMessage, SentEmail
+from user_service.remote.email import Mailer
+from user_service.service.deps import Deps
 from user_service.tasks.email import send_welcome_email
 from user_service.tasks.outbox import relay_outbox, relay_pending
-from user_service.test.factories import make_user
-from user_service.test.smtp import SmtpCatcher
 
 
 @pytest.fixture
-def celery_app(database_url: str, redis_url: str, redis: Any) -> Iterator[Any]:
-    settings = Settings(database_url=database_url, redis_url=redis_url)  # type: ignore[call-arg]
-    app = create_app(settings, result_backend=redis_url)
+def mailer(smtp_mailer: Mailer) -> Mailer:
+    """The worker's tasks deliver to the ``smtp`` catcher in this module."""
+    return smtp_mailer
+
+
+@pytest.fixture
+def celery_app(container: Container, redis_url: str, redis: Any) -> Iterator[Any]:
+    app = create_worker_app(container, result_backend=redis_url)
     yield app
     app.close()
 
 
 def test_signup_email_goes_out_once_through_the_worker(
-    db: Session, smtp: SmtpCatcher, celery_app: Any
+    db: Session, smtp: SmtpCatcher, celery_app: Any, make_user: MakeUser, deps: Deps
 ) -> None:
     user = make_user(email="worker@example.com")
     message_id = db.scalar(select(OutboxMessage.id))
-    assert relay_outbox() == 1
-    assert relay_outbox() == 0  # relayed rows are not published again
+    assert relay_outbox(deps) == 1
+    assert relay_outbox(deps) == 0  # relayed rows are not published again
     assert db.scalar(select(OutboxMessage.relayed_at)) is not None
     # Publish the same task again, as a redelivery would.
     duplicate = send_welcome_email.apply_async(args=[user.id], task_id="duplicate-delivery")
@@ -48,7 +55,7 @@ def test_signup_email_goes_out_once_through_the_worker(
 
 
 def test_the_task_carries_the_request_id_of_the_signup(
-    db: Session, celery_app: Any, redis: Any
+    db: Session, celery_app: Any, redis: Any, make_user: MakeUser, deps: Deps
 ) -> None:
     import json
 
@@ -58,7 +65,7 @@ def test_the_task_carries_the_request_id_of_the_signup(
     make_user(email="traced@example.com")
     bind_request_id("relay-tick")  # the scheduler job's own id
     try:
-        assert relay_outbox() == 1
+        assert relay_outbox(deps) == 1
         assert get_request_id() == "relay-tick"  # restored after publishing
     finally:
         clear_request_id()
@@ -67,14 +74,18 @@ def test_the_task_carries_the_request_id_of_the_signup(
     assert message["headers"]["request_id"] == "req-from-signup"
 
 
-def test_one_tick_relays_every_pending_batch(db: Session, celery_app: Any, redis: Any) -> None:
+def test_one_tick_relays_every_pending_batch(
+    db: Session, celery_app: Any, redis: Any, make_user: MakeUser, deps: Deps
+) -> None:
     for n in range(7):
         make_user(email=f"burst-{n}@example.com")
-    assert relay_pending(batch_size=3) == 7  # batches of 3, 3 and 1 in one call
-    assert relay_pending(batch_size=3) == 0
+    assert relay_pending(deps, batch_size=3) == 7  # batches of 3, 3 and 1 in one call
+    assert relay_pending(deps, batch_size=3) == 0
     assert db.scalar(select(func.count()).where(OutboxMessage.relayed_at.is_(None))) == 0
     assert redis.llen("celery") == 7
     for n in range(3):
         make_user(email=f"capped-{n}@example.com")
-    assert relay_pending(batch_size=1, max_batches=2) == 2  # the cap leaves the rest for later
-    assert relay_pending(batch_size=1) == 1
+    assert (
+        relay_pending(deps, batch_size=1, max_batches=2) == 2
+    )  # the cap leaves the rest for later
+    assert relay_pending(deps, batch_size=1) == 1

@@ -1,1 +1,4 @@
-"""Wiring: settings, initialisation and the app instances (gRPC server, Celery, scheduler)."""
+"""Wiring: settings, the composition root (``bootstrap``) and the processes it starts.
+
+``server`` (the gRPC server), ``worker`` (the Celery app), ``scheduler`` (the periodic jobs).
+"""

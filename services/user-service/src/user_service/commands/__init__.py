@@ -17,16 +17,16 @@ from alvin_python_lib.cli import create_manage_cli
 from user_service import __version__
 
 if TYPE_CHECKING:
-    from user_service.app.settings import Settings
+    from user_service.app.bootstrap import Container
 
 MIGRATIONS_INI = Path(__file__).resolve().parent.parent / "db" / "migrations" / "alembic.ini"
 
 
-def init_app(process: str) -> Settings:
-    """Settings, logging and database for ``process`` (imported on first use)."""
-    from user_service.app.init import init_app as init  # noqa: PLC0415
+def start_process(process: str) -> Container:
+    """Logging, tracing and the composition root's objects for ``process`` (imported on use)."""
+    from user_service.app.bootstrap import start_process as start  # noqa: PLC0415
 
-    return init(process)
+    return start(process)
 
 
 def _database_url() -> str:
@@ -36,11 +36,18 @@ def _database_url() -> str:
 
 
 def _shell_context() -> dict[str, Any]:
-    from user_service.db import database, models  # noqa: PLC0415
+    from user_service.db import models  # noqa: PLC0415
     from user_service.service import auth, users  # noqa: PLC0415
 
-    init_app("shell")
-    return {"database": database, "models": models, "users": users, "auth": auth}
+    container = start_process("shell")
+    return {
+        "container": container,
+        "deps": container.deps,
+        "database": container.deps.database,
+        "models": models,
+        "users": users,
+        "auth": auth,
+    }
 
 
 cli = create_manage_cli(
@@ -55,9 +62,9 @@ cli = create_manage_cli(
 @cli.command()
 def grpcserver() -> None:
     """Run the gRPC server until SIGTERM/SIGINT (graceful: NOT_SERVING, drain, exit 0)."""
-    from user_service.app.grpc import serve  # noqa: PLC0415
+    from user_service.app.server import serve  # noqa: PLC0415
 
-    serve(init_app("grpc"))
+    serve(start_process("grpc"))
 
 
 @cli.command()
@@ -66,10 +73,9 @@ def grpcserver() -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(pool: str, concurrency: int, loglevel: str) -> None:
     """Run the Celery worker (tasks: welcome emails)."""
-    from user_service.app.celery import create_app  # noqa: PLC0415
+    from user_service.app.worker import create_worker_app  # noqa: PLC0415
 
-    settings = init_app("worker")
-    app = create_app(settings)
+    app = create_worker_app(start_process("worker"))
     app.worker_main(
         ["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}"]
     )
@@ -79,12 +85,12 @@ def worker(pool: str, concurrency: int, loglevel: str) -> None:
 def scheduler() -> None:
     """Run the periodic jobs (outbox relay, session purge); safe to run several replicas."""
     from alvin_python_lib.scheduler import run_forever  # noqa: PLC0415
-    from user_service.app.celery import create_app  # noqa: PLC0415
     from user_service.app.scheduler import create_scheduler  # noqa: PLC0415
+    from user_service.app.worker import create_worker_app  # noqa: PLC0415
 
-    settings = init_app("scheduler")
-    create_app(settings)  # the relay publishes through this app
-    run_forever(create_scheduler(settings))
+    container = start_process("scheduler")
+    create_worker_app(container)  # the relay publishes through this app
+    run_forever(create_scheduler(container))
 
 
 @cli.command()
@@ -98,7 +104,7 @@ def scheduler() -> None:
 )
 def smtp(host: str, port: int, save_dir: Path | None) -> None:
     """A local SMTP server for development that prints every message it receives."""
-    from user_service.test.smtp import SmtpCatcher  # noqa: PLC0415
+    from user_service.commands.smtp_catcher import SmtpCatcher  # noqa: PLC0415
 
     with SmtpCatcher(host, port, save_dir=save_dir) as catcher:
         where = f", saving to {save_dir}" if save_dir else ""
@@ -135,15 +141,18 @@ def create_user(email: str, display_name: str | None, password_stdin: bool) -> N
             raise click.UsageError("--password-stdin: standard input has no password line")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    init_app("manage")
+    container = start_process("manage")
     try:
         user = users.signup(
+            container.deps,
             email=email,
             password=password,
             display_name=display_name or email.split("@", maxsplit=1)[0],
         )
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
+    finally:
+        container.close()
     click.echo(f"created user {user.id} <{user.email}>")
 
 
@@ -155,14 +164,12 @@ def seed(count: int, password: str, batch: int) -> None:
     """Insert demo users fast (one password hash shared by all, bulk INSERTs)."""
     from sqlalchemy import insert  # noqa: PLC0415
 
-    from alvin_python_lib import ids  # noqa: PLC0415
     from alvin_python_lib.db import transaction  # noqa: PLC0415
-    from user_service.db import database  # noqa: PLC0415
     from user_service.db.models import User  # noqa: PLC0415
-    from user_service.service.config import get_config  # noqa: PLC0415
 
-    init_app("manage")
-    password_hash = get_config().hasher.hash(password)
+    container = start_process("manage")
+    deps = container.deps
+    password_hash = deps.config.hasher.hash(password)
     stamp = int(time.time())
     started = time.perf_counter()
     inviter: int | None = None
@@ -172,7 +179,7 @@ def seed(count: int, password: str, batch: int) -> None:
             size = min(batch, count - done)
             rows = []
             for n in range(done, done + size):
-                user_id = ids.next_id()
+                user_id = deps.ids.next_id()
                 rows.append(
                     {
                         "id": user_id,
@@ -183,11 +190,12 @@ def seed(count: int, password: str, batch: int) -> None:
                     }
                 )
                 inviter = user_id if n % 10 == 0 else inviter
-            with transaction(database.session) as session:
+            with transaction(deps.database.session) as session:
                 session.execute(insert(User), rows)
             done += size
             bar.update(size)
     elapsed = time.perf_counter() - started
+    container.close()
     click.echo(f"seeded {count} users in {elapsed:.1f}s (password: {password!r})")
 
 

@@ -1,8 +1,5 @@
-"""Persistence: the service's Database (configured by ``user_service.app``), models, repositories."""
+"""Persistence: the models, their migrations and the repositories (functions on a Session).
 
-from alvin_python_lib.db import Database
-
-#: The service's database; ``user_service.app.init`` configures it from settings.
-database = Database()
-
-__all__ = ["database"]
+The engine and sessions (an ``alvin_python_lib.db.Database``) are built by the composition root,
+``user_service.app.bootstrap``, and handed to the use cases.
+"""

@@ -1,1 +1,1 @@
-"""remote package."""
+"""Clients of other services and vendors (email delivery)."""

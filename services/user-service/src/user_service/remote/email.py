@@ -1,10 +1,19 @@
-"""Sending email through SMTP (smtplib); the server comes from settings via ``configure``."""
+"""Sending email: the ``Mailer`` the business rules are handed, and its SMTP implementation."""
 
 from __future__ import annotations
 
 import smtplib
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import Protocol
+
+
+class Mailer(Protocol):
+    """Anything that delivers a message (SMTP in production; tests hand in their own)."""
+
+    def send(self, message: EmailMessage) -> None:
+        """Deliver ``message``; raise ``OSError`` when it could not be delivered."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -34,19 +43,3 @@ class SmtpMailer:
             if cfg.username and cfg.password:
                 smtp.login(cfg.username, cfg.password)
             smtp.send_message(message)
-
-
-_mailer: SmtpMailer | None = None
-
-
-def configure(config: SmtpConfig) -> None:
-    """Set the process's mailer (at start-up)."""
-    global _mailer  # noqa: PLW0603 - one mailer per process, set at start-up
-    _mailer = SmtpMailer(config)
-
-
-def get_mailer() -> SmtpMailer:
-    """The configured mailer."""
-    if _mailer is None:
-        raise RuntimeError("user_service.remote.email.configure() was not called")
-    return _mailer

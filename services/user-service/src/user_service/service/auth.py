@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
+from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
 
 from alvin_python_lib import telemetry
-from alvin_python_lib.db import transaction, utcnow
+from alvin_python_lib.db import transaction
 from alvin_python_lib.errors import (
     FieldViolation,
     InvalidArgument,
@@ -19,12 +21,12 @@ from alvin_python_lib.errors import (
     ResourceExhausted,
     Unauthenticated,
 )
-from user_service.db import database
 from user_service.db.models import User, UserSession
 from user_service.db.repository import session as session_repo
 from user_service.db.repository import throttle as throttle_repo
 from user_service.db.repository import user as user_repo
-from user_service.service.config import get_config
+from user_service.service.config import ServiceConfig
+from user_service.service.deps import Deps
 from user_service.service.validation import (
     MAX_EMAIL_LENGTH,
     normalize_email,
@@ -59,33 +61,30 @@ def hash_token(token: str) -> bytes:
 
 
 @lru_cache(maxsize=8)
-def _dummy_hash(parameters: str) -> str:
-    # Verified when the email is unknown, so that both paths do the same argon2 work.
-    return get_config().hasher.hash(secrets.token_hex(16))
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    # Verified when the email is unknown, so that both paths do the same argon2 work. Cached per
+    # hasher object: the cache holds it, so a later hasher with other parameters cannot take its
+    # identity (the dummy hash would then cost more or less than a real one).
+    return hasher.hash(secrets.token_hex(16))
 
 
 def authenticate(
-    *, email: str, password: str, user_agent: str = "", client_ip: str = ""
+    deps: Deps, *, email: str, password: str, user_agent: str = "", client_ip: str = ""
 ) -> LoginResult:
     """Check credentials and open a session; throttled per email and per client address."""
-    config = get_config()
+    config = deps.config
     normalized, _ = normalize_email(email)
     # Bounded keys (the column holds 300 characters): an over-long email is invalid anyway, and
     # an address is kept to 64 characters as in the session row.
     email_key = f"email:{normalized[:MAX_EMAIL_LENGTH]}"
     keys = [email_key] + ([f"ip:{client_ip[:64]}"] if client_ip else [])
-    now = utcnow()
-    _check_throttle(keys, now)
+    now = deps.clock()
+    session = deps.database.session()
+    _check_throttle(session, config, keys, now)
 
-    user = user_repo.get_user_by_email(normalized) if normalized else None
+    user = user_repo.get_user_by_email(session, normalized) if normalized else None
     hasher = config.hasher
-    # Keyed by the parameters themselves: repr() of a hasher is its address, which a later hasher
-    # with other parameters may reuse (the dummy hash would then cost more or less than a real one).
-    parameters = (
-        f"{hasher.type}:{hasher.time_cost}:{hasher.memory_cost}:{hasher.parallelism}"
-        f":{hasher.hash_len}:{hasher.salt_len}"
-    )
-    stored = user.password_hash if user is not None else _dummy_hash(parameters)
+    stored = user.password_hash if user is not None else _dummy_hash(hasher)
     ok: bool
     try:
         with telemetry.span("password.verify"):
@@ -93,37 +92,40 @@ def authenticate(
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or not user.is_active:
-        with transaction(database.session):
+        with transaction(session):
             for key in keys:
-                throttle_repo.register_failure(key, now, config.throttle_window)
+                throttle_repo.register_failure(session, key, now, config.throttle_window)
         raise Unauthenticated(INVALID_CREDENTIALS)
 
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + config.session_ttl
-    with transaction(database.session):
+    with transaction(session):
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         user.last_login_at = now
-        throttle_repo.reset(email_key)
+        throttle_repo.reset(session, email_key)
         session_repo.add_session(
+            session,
             UserSession(
+                id=deps.ids.next_id(),
                 user_id=user.id,
                 token_hash=hash_token(token),
                 expires_at=expires_at,
                 user_agent=user_agent[:512],
                 client_ip=client_ip[:64],
-            )
+            ),
         )
     return LoginResult(token=token, expires_at=expires_at, user=user)
 
 
-def _check_throttle(keys: list[str], now: datetime) -> None:
-    config = get_config()
+def _check_throttle(
+    session: Session, config: ServiceConfig, keys: list[str], now: datetime
+) -> None:
     limits = {
         "email": config.throttle_max_failures_per_email,
         "ip": config.throttle_max_failures_per_ip,
     }
-    counters = throttle_repo.current(keys, now - config.throttle_window)
+    counters = throttle_repo.current(session, keys, now - config.throttle_window)
     for key, row in counters.items():
         if row.failures >= limits[key.split(":", 1)[0]]:
             retry_after = (row.window_start + config.throttle_window - now).total_seconds()
@@ -132,40 +134,41 @@ def _check_throttle(keys: list[str], now: datetime) -> None:
             )
 
 
-def validate_session(token: str, *, refresh: bool = False) -> SessionInfo:
+def validate_session(deps: Deps, token: str, *, refresh: bool = False) -> SessionInfo:
     """The user behind a session token; with ``refresh`` a sliding session is extended."""
     if not token:
         raise InvalidArgument.for_field("session_token", "is required")
-    config = get_config()
-    now = utcnow()
-    found = session_repo.get_active(hash_token(token), now)
+    config = deps.config
+    now = deps.clock()
+    session = deps.database.session()
+    found = session_repo.get_active(session, hash_token(token), now)
     if found is None:
         raise Unauthenticated("Session expired or revoked.")
     user_session, user = found
     expires_at = user_session.expires_at
     if refresh and config.session_sliding and expires_at - now < config.session_ttl / 2:
-        with transaction(database.session):
+        with transaction(session):
             user_session.expires_at = expires_at = now + config.session_ttl
             user_session.last_seen_at = now
     return SessionInfo(user=user, expires_at=expires_at)
 
 
-def revoke_session(token: str) -> None:
+def revoke_session(deps: Deps, token: str) -> None:
     """Log out: revoke the session (unknown or already revoked tokens are fine)."""
     if not token:
         raise InvalidArgument.for_field("session_token", "is required")
-    with transaction(database.session):
-        session_repo.revoke_by_hash(hash_token(token), utcnow())
+    with transaction(deps.database.session) as session:
+        session_repo.revoke_by_hash(session, hash_token(token), deps.clock())
 
 
-def change_password(*, user_id: int, current_password: str, new_password: str) -> None:
+def change_password(deps: Deps, *, user_id: int, current_password: str, new_password: str) -> None:
     """Replace the password after checking the current one; every session is revoked."""
     violations: list[FieldViolation] = []
     if not current_password:
         violations.append(FieldViolation("current_password", "is required"))
-    hasher = get_config().hasher
-    with transaction(database.session):
-        user = user_repo.get_user(user_id, for_update=True)
+    hasher = deps.config.hasher
+    with transaction(deps.database.session) as session:
+        user = user_repo.get_user(session, user_id, for_update=True)
         if user is None:
             raise NotFound(entity="User", key=user_id)
         violations += password_violations(new_password, user.email, field="new_password")
@@ -177,13 +180,13 @@ def change_password(*, user_id: int, current_password: str, new_password: str) -
             raise InvalidArgument.for_field(
                 "current_password", "does not match the current password"
             ) from None
-        now = utcnow()
+        now = deps.clock()
         user.password_hash = hasher.hash(new_password)
         user.password_changed_at = now
-        session_repo.revoke_for_user(user.id, now)
+        session_repo.revoke_for_user(session, user.id, now)
 
 
-def purge_expired_sessions(*, older_than: timedelta = timedelta(days=1)) -> int:
+def purge_expired_sessions(deps: Deps, *, older_than: timedelta = timedelta(days=1)) -> int:
     """Delete sessions that ended more than ``older_than`` ago; returns how many."""
-    with transaction(database.session):
-        return session_repo.purge(utcnow() - older_than)
+    with transaction(deps.database.session) as session:
+        return session_repo.purge(session, deps.clock() - older_than)

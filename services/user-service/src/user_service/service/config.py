@@ -1,4 +1,4 @@
-"""What the business rules need from settings, set once at start-up by ``user_service.app``."""
+"""The business rules' parameters (derived from settings by ``user_service.app.bootstrap``)."""
 
 from __future__ import annotations
 
@@ -73,19 +73,3 @@ def make_hasher(
         salt_len=RFC_9106_LOW_MEMORY.salt_len,
         max_concurrent=max_concurrent,
     )
-
-
-_config: ServiceConfig | None = None
-
-
-def configure(config: ServiceConfig) -> None:
-    """Install the configuration (at process start; tests install cheap hashing)."""
-    global _config  # noqa: PLW0603 - one configuration per process, set at start-up
-    _config = config
-
-
-def get_config() -> ServiceConfig:
-    """The installed configuration."""
-    if _config is None:
-        raise RuntimeError("user_service.service.config.configure() was not called")
-    return _config

@@ -7,11 +7,9 @@ from email.utils import make_msgid
 
 from alvin_python_lib.db import transaction
 from alvin_python_lib.logging import get_logger
-from user_service.db import database
 from user_service.db.repository import outbox as outbox_repo
 from user_service.db.repository import user as user_repo
-from user_service.remote.email import get_mailer
-from user_service.service.config import get_config
+from user_service.service.deps import Deps
 
 log = get_logger(__name__)
 
@@ -27,22 +25,24 @@ def welcome_message(*, to: str, display_name: str, sender: str) -> EmailMessage:
     return message
 
 
-def send_welcome_email(user_id: int) -> bool:
+def send_welcome_email(deps: Deps, user_id: int) -> bool:
     """Send the welcome email of ``user_id`` unless it was sent already; True when sent now.
 
     The sent-email row is inserted, then the message is sent, then the transaction commits: a
     concurrent duplicate waits on the row and then skips; a failure before the commit (SMTP down,
     worker killed) leaves no row, so the redelivered task sends it.
     """
-    with transaction(database.session):
-        user = user_repo.get_user(user_id)
+    with transaction(deps.database.session) as session:
+        user = user_repo.get_user(session, user_id)
         if user is None:
             return False  # deleted before the email went out
-        if not outbox_repo.claim_email_key(f"welcome:{user_id}", user.email):
+        if not outbox_repo.claim_email_key(
+            session, deps.ids.next_id(), f"welcome:{user_id}", user.email
+        ):
             return False
-        get_mailer().send(
+        deps.mailer.send(
             welcome_message(
-                to=user.email, display_name=user.display_name, sender=get_config().email_from
+                to=user.email, display_name=user.display_name, sender=deps.config.email_from
             )
         )
     log.info("email.welcome.sent", user_id=user_id)

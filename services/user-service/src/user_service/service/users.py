@@ -8,15 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from alvin_python_lib import telemetry
-from alvin_python_lib.db import transaction, translate_db_errors, utcnow
+from alvin_python_lib.db import transaction, translate_db_errors
 from alvin_python_lib.errors import FieldViolation, InvalidArgument, NotFound
 from alvin_python_lib.logging import get_request_id
-from user_service.db import database
 from user_service.db.models import User
 from user_service.db.repository import outbox as outbox_repo
 from user_service.db.repository import session as session_repo
 from user_service.db.repository import user as user_repo
-from user_service.service.config import get_config
+from user_service.service.deps import Deps
 from user_service.service.validation import (
     clean_display_name,
     normalize_email,
@@ -47,7 +46,12 @@ class Page:
 
 
 def signup(
-    *, email: str, password: str, display_name: str, invited_by_id: int | None = None
+    deps: Deps,
+    *,
+    email: str,
+    password: str,
+    display_name: str,
+    invited_by_id: int | None = None,
 ) -> User:
     """Create a user and queue its welcome email, in one transaction."""
     normalized, violations = normalize_email(email)
@@ -56,39 +60,46 @@ def signup(
     violations += password_violations(password, normalized)
     if violations:
         raise InvalidArgument(violations=violations)
-    with transaction(database.session):
-        if invited_by_id is not None and user_repo.get_user(invited_by_id) is None:
+    with transaction(deps.database.session) as session:
+        if invited_by_id is not None and user_repo.get_user(session, invited_by_id) is None:
             raise InvalidArgument.for_field("invited_by_id", "no such user")
         with telemetry.span("password.hash"):
-            password_hash = get_config().hasher.hash(password)
+            password_hash = deps.config.hasher.hash(password)
         user = User(
+            id=deps.ids.next_id(),
             email=normalized,
             display_name=name,
             password_hash=password_hash,
             invited_by_id=invited_by_id,
         )
         with translate_db_errors(fields={"invited_by_id": "invited_by_id"}):
-            user_repo.add_user(user)
+            user_repo.add_user(session, user)
         # The request id and the trace context (traceparent) travel with the row to the task.
         request_id = get_request_id()
         headers = telemetry.inject_trace_headers({"request_id": request_id} if request_id else {})
-        outbox_repo.add_message(WELCOME_EMAIL_TOPIC, {"user_id": user.id}, headers=dict(headers))
+        outbox_repo.add_message(
+            session,
+            deps.ids.next_id(),
+            WELCOME_EMAIL_TOPIC,
+            {"user_id": user.id},
+            headers=dict(headers),
+        )
     return user
 
 
-def get_user(user_id: int) -> User:
+def get_user(deps: Deps, user_id: int) -> User:
     """The live user ``user_id``; NotFound otherwise."""
-    user = user_repo.get_user(user_id)
+    user = user_repo.get_user(deps.database.session(), user_id)
     if user is None:
         raise NotFound(entity="User", key=user_id)
     return user
 
 
-def batch_get_users(user_ids: Sequence[int]) -> BatchResult:
+def batch_get_users(deps: Deps, user_ids: Sequence[int]) -> BatchResult:
     """Up to 500 users in one query, in request order; unknown ids reported, not an error."""
     if len(user_ids) > MAX_BATCH:
         raise InvalidArgument.for_field("ids", f"at most {MAX_BATCH} ids per call")
-    found = user_repo.get_users(user_ids)
+    found = user_repo.get_users(deps.database.session(), user_ids)
     unique_ids = list(dict.fromkeys(user_ids))  # duplicates are answered once
     return BatchResult(
         users=[found[i] for i in unique_ids if i in found],
@@ -96,7 +107,7 @@ def batch_get_users(user_ids: Sequence[int]) -> BatchResult:
     )
 
 
-def list_users(*, page_size: int = 0, page_token: str = "") -> Page:
+def list_users(deps: Deps, *, page_size: int = 0, page_token: str = "") -> Page:
     """Users ordered by id; ``page_token`` is the opaque token of a previous page.
 
     ``page_size`` 0 means the default (50); sizes above 200 are lowered to 200 (AIP-158).
@@ -112,12 +123,13 @@ def list_users(*, page_size: int = 0, page_token: str = "") -> Page:
     if violations:
         raise InvalidArgument(violations=violations)
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    rows = user_repo.list_users(after_id=after_id, limit=size + 1)
+    rows = user_repo.list_users(deps.database.session(), after_id=after_id, limit=size + 1)
     users, more = rows[:size], len(rows) > size
     return Page(users=users, next_page_token=_encode_token(users[-1].id) if more else "")
 
 
 def update_user(
+    deps: Deps,
     user_id: int,
     *,
     paths: Sequence[str],
@@ -148,29 +160,29 @@ def update_user(
         changes["is_active"] = is_active
     if violations:
         raise InvalidArgument(violations=violations)
-    with transaction(database.session):
-        user = user_repo.get_user(user_id, for_update=True)
+    with transaction(deps.database.session) as session:
+        user = user_repo.get_user(session, user_id, for_update=True)
         if user is None:
             raise NotFound(entity="User", key=user_id)
         for name, value in changes.items():
             setattr(user, name, value)
         with translate_db_errors():
-            user_repo.flush()
+            user_repo.flush(session)
         if changes.get("is_active") is False:
-            session_repo.revoke_for_user(user.id, utcnow())
+            session_repo.revoke_for_user(session, user.id, deps.clock())
     return user
 
 
-def delete_user(user_id: int) -> None:
+def delete_user(deps: Deps, user_id: int) -> None:
     """Soft-delete a user and revoke its sessions."""
-    with transaction(database.session):
-        user = user_repo.get_user(user_id, for_update=True)
+    with transaction(deps.database.session) as session:
+        user = user_repo.get_user(session, user_id, for_update=True)
         if user is None:
             raise NotFound(entity="User", key=user_id)
-        now = utcnow()
+        now = deps.clock()
         user.deleted_at = now
         user.is_active = False
-        session_repo.revoke_for_user(user.id, now)
+        session_repo.revoke_for_user(session, user.id, now)
 
 
 def _encode_token(after_id: int) -> str:

@@ -8,9 +8,11 @@ from celery import shared_task  # type: ignore[import-untyped]
 
 from alvin_python_lib.tasks import IdempotentTask
 from user_service.service import emails
+from user_service.tasks import deps_of
 
 
 @shared_task(  # type: ignore[untyped-decorator]  # celery is untyped
+    bind=True,
     base=IdempotentTask,
     name="user_service.send_welcome_email",
     autoretry_for=(OSError,),  # SMTP down or refusing: retry with backoff
@@ -18,9 +20,9 @@ from user_service.service import emails
     retry_backoff_max=300,
     max_retries=10,
 )
-def send_welcome_email(user_id: int) -> bool:
+def send_welcome_email(self: IdempotentTask, user_id: int) -> bool:
     """Send the welcome email of ``user_id`` (idempotent: at most one per user)."""
-    return emails.send_welcome_email(user_id)
+    return emails.send_welcome_email(deps_of(self.app), user_id)
 
 
 def welcome_email_signature(user_id: int) -> Any:

@@ -6,15 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alvin_python_lib import telemetry
-from alvin_python_lib.db import transaction, utcnow
+from alvin_python_lib.db import transaction
 from alvin_python_lib.logging import (
     bind_request_id,
     clear_request_id,
     get_logger,
     get_request_id,
 )
-from user_service.db import database
 from user_service.db.repository import outbox as outbox_repo
+from user_service.service.deps import Deps
 from user_service.service.users import WELCOME_EMAIL_TOPIC
 from user_service.tasks.email import send_welcome_email
 
@@ -37,7 +37,7 @@ def request_context(request_id: str | None) -> Iterator[None]:
                 clear_request_id()
 
 
-def relay_outbox(batch_size: int = 100) -> int:
+def relay_outbox(deps: Deps, batch_size: int = 100) -> int:
     """Publish up to ``batch_size`` pending messages; returns how many were relayed.
 
     Rows are locked (SKIP LOCKED) while being published and stamped in the same transaction, so
@@ -45,8 +45,8 @@ def relay_outbox(batch_size: int = 100) -> int:
     raises, the transaction rolls back and the rows stay pending for the next tick. A crash after
     publishing but before the commit republishes: the tasks are idempotent.
     """
-    with transaction(database.session):
-        messages = outbox_repo.claim_pending(batch_size)
+    with transaction(deps.database.session) as session:
+        messages = outbox_repo.claim_pending(session, batch_size)
         relayed = []
         for message in messages:
             if message.topic == WELCOME_EMAIL_TOPIC:
@@ -64,22 +64,23 @@ def relay_outbox(batch_size: int = 100) -> int:
             else:
                 log.warning("outbox.unknown_topic", topic=message.topic, message_id=message.id)
             relayed.append(message.id)
-        outbox_repo.mark_relayed(relayed, utcnow())
+        outbox_repo.mark_relayed(session, relayed, deps.clock())
     if relayed:
         log.info("outbox.relayed", count=len(relayed))
     return len(relayed)
 
 
-def relay_pending(batch_size: int = 100, max_batches: int = 50) -> int:
+def relay_pending(deps: Deps, batch_size: int = 100, max_batches: int = 50) -> int:
     """Relay batches until the outbox is empty (at most ``max_batches``); returns the total.
 
-    The scheduler's job: one batch per tick capped delivery at ``batch_size`` per interval (50
-    emails/s with the defaults), so a burst of signups waited minutes for their emails. Each
-    batch commits on its own, so a failure keeps what was already relayed.
+    The scheduler's job. It drains rather than relaying one batch per tick, which would cap
+    delivery at ``batch_size`` per interval (50 emails/s with the defaults) and keep a burst of
+    signups waiting minutes for their emails. Each batch commits on its own, so a failure keeps
+    what was already relayed.
     """
     total = 0
     for _ in range(max_batches):
-        relayed = relay_outbox(batch_size)
+        relayed = relay_outbox(deps, batch_size)
         total += relayed
         if relayed < batch_size:
             break

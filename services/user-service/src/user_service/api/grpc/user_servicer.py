@@ -14,6 +14,7 @@ from alvin_python_lib.errors import InvalidArgument
 from user_service.api.grpc.checks import refuse_nul_characters
 from user_service.api.grpc.convert import timestamp, user_to_proto
 from user_service.service import auth, users
+from user_service.service.deps import Deps
 
 
 def _require_id(value: int, field: str = "id") -> int:
@@ -24,12 +25,16 @@ def _require_id(value: int, field: str = "id") -> int:
 
 @refuse_nul_characters(pb.DESCRIPTOR.services_by_name["UserService"])
 class UserServicer(pb_grpc.UserServiceServicer):
-    """The user-service's gRPC API."""
+    """The user-service's gRPC API, on the objects the composition root hands in."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
 
     def CreateUser(
         self, request: pb.CreateUserRequest, context: grpc.ServicerContext
     ) -> pb.CreateUserResponse:
         user = users.signup(
+            self.deps,
             email=request.email,
             password=request.password,
             display_name=request.display_name,
@@ -40,12 +45,14 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def GetUser(
         self, request: pb.GetUserRequest, context: grpc.ServicerContext
     ) -> pb.GetUserResponse:
-        return pb.GetUserResponse(user=user_to_proto(users.get_user(_require_id(request.id))))
+        return pb.GetUserResponse(
+            user=user_to_proto(users.get_user(self.deps, _require_id(request.id)))
+        )
 
     def BatchGetUsers(
         self, request: pb.BatchGetUsersRequest, context: grpc.ServicerContext
     ) -> pb.BatchGetUsersResponse:
-        result = users.batch_get_users(list(request.ids))
+        result = users.batch_get_users(self.deps, list(request.ids))
         return pb.BatchGetUsersResponse(
             users=[user_to_proto(u) for u in result.users], missing_ids=result.missing_ids
         )
@@ -53,7 +60,9 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def ListUsers(
         self, request: pb.ListUsersRequest, context: grpc.ServicerContext
     ) -> pb.ListUsersResponse:
-        page = users.list_users(page_size=request.page_size, page_token=request.page_token)
+        page = users.list_users(
+            self.deps, page_size=request.page_size, page_token=request.page_token
+        )
         return pb.ListUsersResponse(
             users=[user_to_proto(u) for u in page.users], next_page_token=page.next_page_token
         )
@@ -62,6 +71,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
         self, request: pb.UpdateUserRequest, context: grpc.ServicerContext
     ) -> pb.UpdateUserResponse:
         user = users.update_user(
+            self.deps,
             _require_id(request.user.id, "user.id"),
             paths=list(request.update_mask.paths),
             display_name=request.user.display_name,
@@ -74,6 +84,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
         self, request: pb.ChangePasswordRequest, context: grpc.ServicerContext
     ) -> pb.ChangePasswordResponse:
         auth.change_password(
+            self.deps,
             user_id=_require_id(request.user_id, "user_id"),
             current_password=request.current_password,
             new_password=request.new_password,
@@ -83,13 +94,14 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def DeleteUser(
         self, request: pb.DeleteUserRequest, context: grpc.ServicerContext
     ) -> pb.DeleteUserResponse:
-        users.delete_user(_require_id(request.id))
+        users.delete_user(self.deps, _require_id(request.id))
         return pb.DeleteUserResponse()
 
     def Authenticate(
         self, request: pb.AuthenticateRequest, context: grpc.ServicerContext
     ) -> pb.AuthenticateResponse:
         result = auth.authenticate(
+            self.deps,
             email=request.email,
             password=request.password,
             user_agent=request.user_agent,
@@ -104,7 +116,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def ValidateSession(
         self, request: pb.ValidateSessionRequest, context: grpc.ServicerContext
     ) -> pb.ValidateSessionResponse:
-        info = auth.validate_session(request.session_token, refresh=request.refresh)
+        info = auth.validate_session(self.deps, request.session_token, refresh=request.refresh)
         return pb.ValidateSessionResponse(
             user=user_to_proto(info.user), expires_at=timestamp(info.expires_at)
         )
@@ -112,5 +124,5 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def RevokeSession(
         self, request: pb.RevokeSessionRequest, context: grpc.ServicerContext
     ) -> pb.RevokeSessionResponse:
-        auth.revoke_session(request.session_token)
+        auth.revoke_session(self.deps, request.session_token)
         return pb.RevokeSessionResponse()

@@ -1,1 +1,1 @@
-"""Plain functions per aggregate, on the service's scoped session: ``user_repo.get_user(id)``."""
+"""Plain functions per aggregate on the session they are given: ``user_repo.get_user(session, id)``."""

@@ -5,19 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 
-from user_service.db import database
 from user_service.db.models import User, UserSession
 
 
-def add_session(user_session: UserSession) -> UserSession:
+def add_session(session: Session, user_session: UserSession) -> UserSession:
     """Insert a session."""
-    database.session.add(user_session)
-    database.session.flush()
+    session.add(user_session)
+    session.flush()
     return user_session
 
 
-def get_active(token_hash: bytes, now: datetime) -> tuple[UserSession, User] | None:
+def get_active(
+    session: Session, token_hash: bytes, now: datetime
+) -> tuple[UserSession, User] | None:
     """The unrevoked, unexpired session with this token hash and its live, active user."""
     stmt = (
         select(UserSession, User)
@@ -30,33 +32,33 @@ def get_active(token_hash: bytes, now: datetime) -> tuple[UserSession, User] | N
             User.is_active.is_(True),
         )
     )
-    row = database.session.execute(stmt).one_or_none()
+    row = session.execute(stmt).one_or_none()
     return None if row is None else (row[0], row[1])
 
 
-def revoke_by_hash(token_hash: bytes, now: datetime) -> int:
+def revoke_by_hash(session: Session, token_hash: bytes, now: datetime) -> int:
     """Revoke the session with this token hash (0 when unknown or already revoked)."""
     stmt = (
         update(UserSession)
         .where(UserSession.token_hash == token_hash, UserSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return database.session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def revoke_for_user(user_id: int, now: datetime) -> int:
+def revoke_for_user(session: Session, user_id: int, now: datetime) -> int:
     """Revoke every open session of a user; returns how many."""
     stmt = (
         update(UserSession)
         .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-    return database.session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def purge(expired_before: datetime) -> int:
+def purge(session: Session, expired_before: datetime) -> int:
     """Delete sessions that expired or were revoked before ``expired_before``."""
     stmt = delete(UserSession).where(
         or_(UserSession.expires_at < expired_before, UserSession.revoked_at < expired_before)
     )
-    return database.session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]

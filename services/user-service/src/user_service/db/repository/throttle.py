@@ -7,20 +7,22 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
 
-from user_service.db import database
 from user_service.db.models import AuthThrottle
 
 
-def current(keys: Sequence[str], window_start_after: datetime) -> dict[str, AuthThrottle]:
+def current(
+    session: Session, keys: Sequence[str], window_start_after: datetime
+) -> dict[str, AuthThrottle]:
     """Counters of ``keys`` whose window started after ``window_start_after`` (still open)."""
     stmt = select(AuthThrottle).where(
         AuthThrottle.key.in_(keys), AuthThrottle.window_start > window_start_after
     )
-    return {row.key: row for row in database.session.scalars(stmt)}
+    return {row.key: row for row in session.scalars(stmt)}
 
 
-def register_failure(key: str, now: datetime, window: timedelta) -> None:
+def register_failure(session: Session, key: str, now: datetime, window: timedelta) -> None:
     """Count one failure for ``key``, opening a new window when the previous one ended."""
     expired = AuthThrottle.window_start <= now - window
     stmt = insert(AuthThrottle).values(key=key, window_start=now, failures=1)
@@ -31,9 +33,9 @@ def register_failure(key: str, now: datetime, window: timedelta) -> None:
             "window_start": case((expired, now), else_=AuthThrottle.window_start),
         },
     )
-    database.session.execute(stmt)
+    session.execute(stmt)
 
 
-def reset(key: str) -> None:
+def reset(session: Session, key: str) -> None:
     """Forget the failures of ``key`` (after a successful login)."""
-    database.session.execute(delete(AuthThrottle).where(AuthThrottle.key == key))
+    session.execute(delete(AuthThrottle).where(AuthThrottle.key == key))

@@ -1,4 +1,4 @@
-"""A local SMTP server that keeps what it receives (aiosmtpd): for tests and development."""
+"""A local SMTP server that keeps what it receives (aiosmtpd): `user-service smtp`, and tests."""
 
 from __future__ import annotations
 

@@ -1,1 +1,0 @@
-"""Helpers specific to this service."""

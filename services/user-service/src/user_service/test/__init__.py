@@ -1,1 +1,0 @@
-"""Factories and helpers for the service's tests (the tests themselves live in tests/)."""

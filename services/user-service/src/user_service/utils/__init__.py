@@ -1,1 +1,0 @@
-"""Helpers that could become a library."""
