@@ -7,6 +7,7 @@ import queue
 import random
 import secrets
 import sys
+import time
 from array import array
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -21,6 +22,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql.schema import CallableColumnDefault, DefaultClause
 
 from alvin_python_lib import ids
+from alvin_python_lib.ids import default as ids_default
+from alvin_python_lib.ids import lease as ids_lease
 
 T0 = ids.DEFAULT_EPOCH_MS + 10_000_000  # an arbitrary Unix millisecond for fake clocks
 SMALL = ids.SnowflakeLayout(time_bits=51, worker_bits=2, sequence_bits=10)  # 3 leasable slots
@@ -44,15 +47,15 @@ def scripted_clock(*readings: int) -> Callable[[], int]:
 @pytest.fixture
 def fresh_default(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No module default generator during the test; the previous one (e.g. the plugin's) after."""
-    state = ids._state
-    saved = (state.generator, state.lease, state.lease_again_from, state.forked_from_fixed_id)
-    state.generator = state.lease = state.lease_again_from = state.forked_from_fixed_id = None
+    state = ids_default._state
+    saved = (state.generator, state.leased, state.forked_from_fixed_id)
+    state.generator = state.leased = state.forked_from_fixed_id = None
     monkeypatch.delenv(ids.WORKER_ID_ENV, raising=False)
     try:
         yield
     finally:
         ids.reset()
-        state.generator, state.lease, state.lease_again_from, state.forked_from_fixed_id = saved
+        state.generator, state.leased, state.forked_from_fixed_id = saved
 
 
 @pytest.fixture
@@ -367,7 +370,7 @@ def test_configure_precedence(monkeypatch: pytest.MonkeyPatch, db_engine: Engine
     assert ids.configure().worker_id == 12
     assert ids.configure(worker_id=4).worker_id == 4  # explicit beats the environment
     assert ids.configure(engine=db_engine).worker_id == 12  # the environment beats leasing
-    assert ids._state.lease is None
+    assert ids_default._state.leased is None
     monkeypatch.setenv("WORKER_ID", "1023")
     with pytest.raises(ValueError, match="WORKER_ID"):
         ids.configure(engine=db_engine)
@@ -376,14 +379,24 @@ def test_configure_precedence(monkeypatch: pytest.MonkeyPatch, db_engine: Engine
 @pytest.mark.usefixtures("fresh_default")
 def test_configure_with_an_engine_leases(db_engine: Engine) -> None:
     generator = ids.configure(engine=db_engine)
-    lease = ids._state.lease
-    assert lease is not None
+    leased = ids_default._state.leased
+    assert leased is not None
+    lease = leased.lease
     assert lease.is_held()
     assert generator.worker_id == lease.worker_id != 1023
     assert ids.decode(ids.next_id()).worker_id == lease.worker_id
     ids.reset()
     assert not lease.held
     assert lock_is_free(db_engine, ids.LEASE_NAMESPACE, lease.worker_id)
+
+
+def test_the_plugins_generator_is_the_leased_default(
+    id_generator: ids.SnowflakeGenerator, db_engine: Engine
+) -> None:
+    assert id_generator is ids.default_generator()
+    assert id_generator.worker_id != 1023
+    assert not lock_is_free(db_engine, ids.LEASE_NAMESPACE, id_generator.worker_id)
+    assert ids.decode(id_generator.next_id()).worker_id == id_generator.worker_id
 
 
 def _in_child(body: Callable[[], str]) -> str:
@@ -415,15 +428,16 @@ def _in_child(body: Callable[[], str]) -> str:
 @pytest.mark.usefixtures("fresh_default")
 def test_forked_child_leases_its_own_worker_id(db_engine: Engine) -> None:
     parent = ids.configure(engine=db_engine)
-    parent_lease = ids._state.lease
-    assert parent_lease is not None
+    leased = ids_default._state.leased
+    assert leased is not None
+    parent_lease = leased.lease
 
     def child() -> str:
         worker = ids.decode(ids.next_id()).worker_id  # leases again on first use
         # Finalising the inherited lease connection must not end the parent's session.
         assert not parent_lease.held
         parent_lease.release()
-        for connection in ids._orphaned_connections:
+        for connection in ids_lease._orphaned_connections:
             connection.close()  # type: ignore[attr-defined]
         return str(worker)
 
@@ -535,6 +549,101 @@ def test_worker_id_env_overrides_leasing(
 def test_lease_validates_the_namespace(db_engine: Engine) -> None:
     with pytest.raises(ValueError, match="32-bit"):
         ids.WorkerLease(db_engine, namespace=2**31, environ={})
+
+
+# --------------------------------------------------------------------------------------------
+# Leased generators (owned by a composition root)
+# --------------------------------------------------------------------------------------------
+
+
+def test_leased_generator_holds_its_worker_id_until_closed(
+    db_engine: Engine, namespace: int
+) -> None:
+    with ids.lease_generator(db_engine, SMALL, namespace=namespace, environ={}) as generator:
+        assert isinstance(generator, ids.IdGenerator)
+        worker_id = generator.worker_id
+        assert worker_id in {0, 1, 2}
+        assert generator.lease.is_held()
+        assert not lock_is_free(db_engine, namespace, worker_id)
+        made = [generator.next_id() for _ in range(2_000)]
+        assert all(x < y for x, y in itertools.pairwise(made))
+        assert {ids.decode(v, SMALL).worker_id for v in made} == {worker_id}
+    assert generator.closed
+    # close() waited for the next millisecond: whoever leases the slot next cannot repeat an id
+    assert ids.decode(made[-1], SMALL).ms < time.time_ns() // 1_000_000
+    assert lock_is_free(db_engine, namespace, worker_id)
+    generator.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        generator.next_id()
+
+
+def test_leased_generators_get_different_worker_ids(db_engine: Engine, namespace: int) -> None:
+    generators = [
+        ids.LeasedGenerator(db_engine, SMALL, namespace=namespace, environ={}) for _ in "abc"
+    ]
+    try:
+        assert sorted(g.worker_id for g in generators) == [0, 1, 2]
+        with pytest.raises(ids.NoWorkerSlotAvailable):
+            ids.lease_generator(db_engine, SMALL, namespace=namespace, environ={})
+    finally:
+        for generator in generators:
+            generator.close()
+
+
+def test_leased_generator_takes_worker_id_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, db_engine: Engine, namespace: int
+) -> None:
+    monkeypatch.setenv("WORKER_ID", "42")
+    with ids.lease_generator(db_engine, namespace=namespace) as generator:
+        assert (generator.worker_id, generator.lease.from_env) == (42, True)
+        assert ids.decode(generator.next_id()).worker_id == 42
+        assert lock_is_free(db_engine, namespace, 42)
+
+
+def test_leased_generator_passes_the_clock_on(db_engine: Engine, namespace: int) -> None:
+    clock = scripted_clock(T0, T0 - 5)
+    with ids.lease_generator(
+        db_engine, namespace=namespace, environ={}, clock=clock, max_backwards_ms=2
+    ) as generator:
+        assert ids.decode(generator.next_id()).ms == T0
+        with pytest.raises(ids.ClockMovedBackwards):
+            generator.next_id()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_leased_generator_in_a_forked_child_leases_its_own(
+    db_engine: Engine, namespace: int
+) -> None:
+    with ids.lease_generator(db_engine, namespace=namespace, environ={}) as generator:
+        parent_id = generator.worker_id
+
+        def child() -> str:
+            worker = ids.decode(generator.next_id()).worker_id
+            generator.close()  # frees the child's lease only
+            return str(worker)
+
+        child_id = int(_in_child(child))
+        assert child_id not in (parent_id, 1023)
+        assert generator.lease.is_held()  # the parent's lock survived the child
+        assert generator.worker_id == parent_id
+        assert ids.decode(generator.next_id()).worker_id == parent_id
+        assert lock_is_free(db_engine, namespace, child_id)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_leased_generator_in_a_forked_child_refuses_a_fixed_worker_id(
+    monkeypatch: pytest.MonkeyPatch, db_engine: Engine, namespace: int
+) -> None:
+    monkeypatch.setenv("WORKER_ID", "43")
+    with ids.lease_generator(db_engine, namespace=namespace) as generator:
+
+        def child() -> str:
+            with pytest.raises(RuntimeError, match="forked"):
+                generator.next_id()
+            return "refused"
+
+        assert _in_child(child) == "refused"
+        assert ids.decode(generator.next_id()).worker_id == 43
 
 
 def test_processes_with_leased_worker_ids_never_collide(
@@ -680,10 +789,13 @@ def test_alembic_helpers(db_engine: Engine, schema: str) -> None:
         assert conn.scalar(text(f"SELECT to_regclass('\"{schema}\".next_id_seq')")) is None
 
 
-def test_alembic_is_not_imported_by_the_module() -> None:
-    source = Path(ids.__file__).read_text()
-    assert "import alembic" not in source
-    assert "from alembic" not in source
+def test_alembic_is_not_imported_by_the_package() -> None:
+    modules = sorted(Path(ids.__file__).parent.glob("*.py"))
+    assert len(modules) > 1
+    for module in modules:
+        source = module.read_text()
+        assert "import alembic" not in source, module.name
+        assert "from alembic" not in source, module.name
 
 
 @pytest.mark.usefixtures("fresh_default")
@@ -701,6 +813,7 @@ def test_snowflake_pk_column() -> None:
     assert isinstance(qualified.server_default, DefaultClause)
     assert str(qualified.server_default.arg) == '"app".next_id()'
     assert ids.snowflake_pk(server_default=False).column.server_default is None
+    assert ids.snowflake_pk(python_default=False).column.default is None
 
 
 @pytest.mark.usefixtures("fresh_default")

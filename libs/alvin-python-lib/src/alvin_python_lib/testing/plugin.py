@@ -9,6 +9,7 @@ Fixtures
                   (``pgserver``) started once in a temporary folder and stopped at the end.
 ``db_engine``     (session) an Engine on that database. (It and ``empty_database_url`` also configure
                   ``alvin_python_lib.ids`` with a worker slot leased on the test server.)
+``id_generator``  (session) that generator, for tests that hand a generator in.
 ``db``            (function) a Session on one connection inside an outer transaction. Every
                   :class:`~alvin_python_lib.db.Database` in the process is bound to the same
                   connection with ``join_transaction_mode="create_savepoint"``, so code under test may
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     import redis as redis_lib
     from sqlalchemy.engine import Engine
     from sqlalchemy.orm import Session
+
+    from alvin_python_lib.ids import SnowflakeGenerator
 
 __all__ = ["UnrequestedDatabaseWrite", "isolated_session", "real_databases"]
 
@@ -180,6 +183,14 @@ def _alvin_snowflake_ids(database_url: str) -> Iterator[None]:
     finally:
         ids.reset()
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def id_generator(_alvin_snowflake_ids: None) -> SnowflakeGenerator:
+    """The test process's snowflake generator (worker id leased on the test server), to hand in."""
+    from alvin_python_lib import ids  # noqa: PLC0415
+
+    return ids.default_generator()
 
 
 @pytest.fixture(scope="session")
