@@ -3,6 +3,11 @@
 Run the same scheduler process (same ``name``, same jobs) as many times as you like; PostgreSQL
 session-level advisory locks decide which replica runs each job.
 
+One module on purpose, longer than the kit's usual: the lock protocol described below and the
+scheduler that applies it at every tick are one mechanism sharing private state (the replica's
+lock connection, the locks it believes it holds); split, neither half is usable alone. About a
+fifth of the file is this description.
+
 Design
 ------
 * **One lock per job.** The key is the pair ``(lock_namespace, crc32("<name>:<job id>"))`` as two
