@@ -1,9 +1,11 @@
 """Core library of the alvin backend kit.
 
-Modules: ``config`` (settings), ``ids`` (snowflake IDs), ``db`` (engine, sessions, models),
-``errors`` (domain exceptions), ``logging`` (structlog), ``testing`` (pytest plugin), ``cli`` (manage
-command factory), ``tasks`` (Celery factory), ``scheduler`` (APScheduler with advisory locks) and
+Modules: ``config`` (settings), ``process`` (what every process does first: logging and tracing),
+``ids`` (snowflake IDs), ``db`` (engine, sessions, models), ``migrations`` (Alembic glue),
+``errors`` (domain exceptions), ``logging`` (structlog), ``telemetry`` (OpenTelemetry, Sentry),
+``metrics`` (Prometheus), ``testing`` (pytest plugin, architecture check), ``cli`` (manage command
+factory), ``tasks`` (Celery factory), ``scheduler`` (APScheduler with advisory locks) and
 ``embedded`` (PostgreSQL and Redis in a wheel for development and tests).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
