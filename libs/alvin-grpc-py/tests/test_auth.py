@@ -99,3 +99,28 @@ def test_health_and_reflection_need_no_token(protected: Any) -> None:
 def test_auth_interceptor_needs_a_credential() -> None:
     with pytest.raises(ValueError, match="at least one"):
         ServiceAuthInterceptor(tokens=[""])
+
+
+def test_callback_style_handlers_of_protected_services_are_checked(
+    grpc_server_factory: Any,
+) -> None:
+    def watch(request: Any, context: grpc.ServicerContext, send: Any) -> None:
+        send(wrappers_pb2.StringValue(value=request.value))  # grpcio's callback style
+        send(None)
+
+    watch.experimental_non_blocking = True  # type: ignore[attr-defined]
+    sv = wrappers_pb2.StringValue
+    handler = grpc.unary_stream_rpc_method_handler(watch, sv.FromString, sv.SerializeToString)
+    callbacks = grpc.method_handlers_generic_handler("alvin.test.v1.Callbacks", {"Watch": handler})
+    _, channel = grpc_server_factory(
+        [callbacks],
+        ServerSettings(grpc_service_token=TOKEN),  # type: ignore[arg-type]
+    )
+    call = channel.unary_stream(
+        "/alvin.test.v1.Callbacks/Watch",
+        request_serializer=sv.SerializeToString,
+        response_deserializer=sv.FromString,
+    )
+    assert_rpc_error(lambda: list(call(sv(value="x"), timeout=5)), grpc.StatusCode.UNAUTHENTICATED)
+    token = (("authorization", f"Bearer {TOKEN}"),)
+    assert [m.value for m in call(sv(value="x"), metadata=token, timeout=5)] == ["x"]

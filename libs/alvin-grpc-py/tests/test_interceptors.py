@@ -1,9 +1,10 @@
-"""Request context, access log, metrics, database session cleanup, composition."""
+"""Request context, access log, metrics, database session cleanup, composition, custom hooks."""
 
 from __future__ import annotations
 
 import threading
 import urllib.request
+from collections.abc import Generator
 from typing import Any
 
 import grpc
@@ -16,11 +17,16 @@ from prometheus_client import CollectorRegistry
 from alvin_grpc.client import create_channel
 from alvin_grpc.interceptors import (
     AccessLogInterceptor,
+    CallInfo,
+    Continuation,
     DbSessionInterceptor,
     ErrorsInterceptor,
     MetricsInterceptor,
     RequestContextInterceptor,
+    ServerInterceptor,
     ServiceAuthInterceptor,
+    final_code,
+    metadata_value,
     server_interceptors,
     start_metrics_server,
 )
@@ -260,3 +266,129 @@ def test_cancelled_stream_is_cleaned_up_and_logged_as_cancelled(
         "grpc_code": "Canceled",
     }
     assert registry.get_sample_value("grpc_server_handled_total", labels) == 1
+
+
+class Shouting(ServerInterceptor):
+    """A user-written interceptor: denies calls with ``x-deny``, upper-cases unary answers,
+    multiplies streamed numbers by ten and records each call's final code."""
+
+    def __init__(self) -> None:
+        self.codes: list[tuple[str, str, grpc.StatusCode]] = []
+
+    def intercept(
+        self,
+        method: Continuation,
+        request_or_iterator: Any,
+        context: grpc.ServicerContext,
+        call: CallInfo,
+    ) -> Generator[Any, None, Any]:
+        error: BaseException | None = None
+        try:
+            if metadata_value(context, "x-deny") is not None:
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, "denied by the interceptor")
+            if call.response_streaming:
+                for message in method(request_or_iterator, context):
+                    yield wrappers_pb2.Int32Value(value=message.value * 10)
+                return None
+            response = yield from method(request_or_iterator, context)
+            if isinstance(response, wrappers_pb2.StringValue):
+                return wrappers_pb2.StringValue(value=response.value.upper())
+            return response
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self.codes.append((call.name, call.kind, final_code(context, error)))
+
+
+def test_a_custom_interceptor_sees_unary_and_streamed_calls_to_their_final_code(
+    grpc_server_factory: Any, handlers: Handlers
+) -> None:
+    shouting = Shouting()
+    # Outside the error mapping, as the observers are: it sees the mapped codes.
+    _, channel = grpc_server_factory(
+        [handlers.registration()], interceptors=[shouting, ErrorsInterceptor()]
+    )
+    stub = Stub(channel)
+    assert stub.Echo(wrappers_pb2.StringValue(value="hi")).value == "HI"
+    assert [m.value for m in stub.Count(wrappers_pb2.Int32Value(value=3))] == [0, 10, 20]
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Raise(wrappers_pb2.StringValue(value="not_found"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as raised:
+        list(stub.CountThenRaise(wrappers_pb2.Int32Value(value=2)))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+    deny = (("x-deny", "1"),)
+    for call in (
+        lambda: stub.Echo(wrappers_pb2.StringValue(value="no"), metadata=deny),
+        lambda: list(stub.Count(wrappers_pb2.Int32Value(value=3), metadata=deny)),
+    ):
+        with pytest.raises(grpc.RpcError) as raised:
+            call()
+        assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        assert raised.value.details() == "denied by the interceptor"
+    assert handlers.calls["Echo:no"] == 0
+    assert handlers.calls["Count"] == 1  # the denied stream never reached the handler
+
+    assert shouting.codes == [
+        ("Echo", "unary", grpc.StatusCode.OK),
+        ("Count", "server_stream", grpc.StatusCode.OK),
+        ("Raise", "unary", grpc.StatusCode.NOT_FOUND),
+        ("CountThenRaise", "server_stream", grpc.StatusCode.NOT_FOUND),
+        ("Echo", "unary", grpc.StatusCode.PERMISSION_DENIED),
+        ("Count", "server_stream", grpc.StatusCode.PERMISSION_DENIED),
+    ]
+
+
+def test_a_custom_interceptor_inside_the_default_chain(serve: Any, log_lines: Any) -> None:
+    shouting = Shouting()
+    database = RemoveRecorder()
+    _, _, stub = serve(database=database, extra_interceptors=[shouting])
+    assert stub.Echo(wrappers_pb2.StringValue(value="hi")).value == "HI"
+    assert [m.value for m in stub.Count(wrappers_pb2.Int32Value(value=2))] == [0, 10]
+    with pytest.raises(grpc.RpcError) as raised:
+        stub.Echo(wrappers_pb2.StringValue(value="x"), metadata=(("x-deny", "1"),))
+    assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert database.count == 2  # the denied call stopped before the session interceptor
+    codes = [
+        (line["method"], line["code"]) for line in log_lines() if line["event"] == "grpc.access"
+    ]
+    assert codes == [
+        (method("Echo"), "OK"),
+        (method("Count"), "OK"),
+        (method("Echo"), "PERMISSION_DENIED"),
+    ]
+
+
+def test_intercept_must_be_a_generator() -> None:
+    with pytest.raises(TypeError, match="yield from method"):
+
+        class Plain(ServerInterceptor):
+            def intercept(
+                self,
+                method: Continuation,
+                request_or_iterator: Any,
+                context: grpc.ServicerContext,
+                call: CallInfo,
+            ) -> Any:
+                return method(request_or_iterator, context)
+
+
+def test_each_method_is_wrapped_once(handlers: Handlers) -> None:
+    # grpc asks every interceptor for the handler on every call: the wrapping is made once.
+    handler = grpc.unary_unary_rpc_method_handler(handlers.echo)
+    details: Any = type("Details", (), {"method": method("Echo"), "invocation_metadata": ()})()
+    chain = server_interceptors(tokens=["t"], database=RemoveRecorder())
+
+    def resolve() -> Any:
+        def at(index: int) -> Any:
+            if index == len(chain):
+                return lambda _details: handler
+            return lambda details: chain[index].intercept_service(at(index + 1), details)
+
+        return at(0)(details)
+
+    first = resolve()
+    assert first is not handler
+    assert resolve() is first

@@ -8,4 +8,4 @@ access log, metrics, service authentication, error mapping, database session cle
 Importing the package itself is cheap: nothing here imports grpc.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
