@@ -1,6 +1,7 @@
 """The service's parts for tests, built by the composition root with test choices handed in:
 cheap password hashing, a clock that stands still until a test moves it, a mailer that a test
-module replaces when it expects mail, the session's test database."""
+module replaces when it expects mail, the session's test database and the test process's id
+generator (the plugin's ``id_generator``)."""
 
 from __future__ import annotations
 
@@ -35,13 +36,6 @@ def database(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture(scope="session")
-def id_source(database: Database) -> Iterator[ids.SnowflakeGenerator]:
-    """Ids from a worker id leased for this test session, as each process leases its own."""
-    with ids.lease_worker_id(database.engine) as lease:
-        yield ids.SnowflakeGenerator(lease.worker_id)
-
-
 @pytest.fixture
 def service_config() -> ServiceConfig:
     """The business rules' parameters (a test parametrizes this name to hand in others)."""
@@ -63,7 +57,7 @@ def mailer() -> Mailer:
 def container(
     settings: Settings,
     database: Database,
-    id_source: ids.SnowflakeGenerator,
+    id_generator: ids.SnowflakeGenerator,
     service_config: ServiceConfig,
     mailer: Mailer,
     clock: FixedClock,
@@ -73,7 +67,7 @@ def container(
         database=database,
         config=service_config,
         mailer=mailer,
-        id_source=id_source,
+        id_generator=id_generator,
         clock=clock,
     )
 

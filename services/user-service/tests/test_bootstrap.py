@@ -29,7 +29,7 @@ def test_parts_come_from_settings(database_url: str) -> None:
         argon2_time_cost=2,
         grpc_max_workers=30,
     )
-    container = bootstrap(settings, process="grpc", id_source=ids.SnowflakeGenerator(7))
+    container = bootstrap(settings, process="grpc", id_generator=ids.SnowflakeGenerator(7))
     try:
         deps = container.deps
         assert container.settings is settings
@@ -66,7 +66,7 @@ def test_handed_in_parts_replace_the_defaults(
         database=database,
         config=TEST_CONFIG,
         mailer=mailer,
-        id_source=source,
+        id_generator=source,
         clock=clock,
     )
     deps = container.deps
@@ -78,3 +78,15 @@ def test_handed_in_parts_replace_the_defaults(
     user = make_user(email="handed-in@example.com")
     assert emails.send_welcome_email(deps, user.id) is True
     assert [m["To"] for m in mailer.sent] == ["handed-in@example.com"]
+
+
+def test_without_an_id_generator_a_worker_id_is_leased_until_close(
+    settings: Settings, database: Database
+) -> None:
+    container = bootstrap(settings, database=database)
+    leased = container.leased_ids
+    assert leased is not None
+    assert container.deps.ids is leased
+    assert ids.decode(leased.next_id()).worker_id == leased.worker_id
+    container.close()
+    assert leased.closed

@@ -28,7 +28,7 @@ from user_service.service import users
 
 
 def test_two_replicas_relay_each_message_once(
-    empty_database_url: str, redis_url: str, redis: Any, id_source: ids.SnowflakeGenerator
+    empty_database_url: str, redis_url: str, redis: Any, id_generator: ids.SnowflakeGenerator
 ) -> None:
     command.upgrade(alembic_config(Path(MIGRATIONS_INI), url=empty_database_url), "head")
     settings = Settings(  # type: ignore[call-arg]
@@ -36,7 +36,7 @@ def test_two_replicas_relay_each_message_once(
     )
     with real_databases():
         first, second = (
-            bootstrap(settings, process="scheduler", config=TEST_CONFIG, id_source=id_source)
+            bootstrap(settings, process="scheduler", config=TEST_CONFIG, id_generator=id_generator)
             for _ in range(2)
         )
         app = create_worker_app(first)

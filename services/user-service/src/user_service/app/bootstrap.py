@@ -2,10 +2,10 @@
 
 :func:`bootstrap` builds a :class:`Container` from settings and nothing else: no logging set up,
 no metrics served, no module configured. Whatever is passed in (a database, the business rules'
-parameters, a mailer, an id source, a clock) is used instead of the one settings describe, which
+parameters, a mailer, an id generator, a clock) is used instead of the one settings describe, which
 is how tests run the service on their own parts. :func:`start_process` is what each entry point
 (gRPC server, worker, scheduler, the CLI commands) calls: logging and tracing for the process,
-then :func:`bootstrap`, then the process's instrumentation and metrics. The entry points hand the
+then :func:`bootstrap`, then the engine's instrumentation and the process's metrics. The entry points hand the
 container's objects to the servicer (``app.server``), the Celery app (``app.worker``) and the
 scheduler (``app.scheduler``).
 """
@@ -16,15 +16,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from alvin_python_lib import ids, telemetry
+from alvin_python_lib import ids, process, telemetry
 from alvin_python_lib.db import Database, utcnow
-from alvin_python_lib.logging import configure_logging
 from user_service import __version__
 from user_service.app.metrics import start_process_metrics
 from user_service.app.settings import Settings, get_settings
 from user_service.remote.email import Mailer, SmtpConfig, SmtpMailer
 from user_service.service.config import ServiceConfig, make_hasher
-from user_service.service.deps import Deps, IdSource
+from user_service.service.deps import Deps
 
 __all__ = ["Container", "bootstrap", "start_process"]
 
@@ -35,9 +34,14 @@ class Container:
 
     settings: Settings
     deps: Deps
+    #: The id generator the root leased (None when one was handed in): closing frees its worker id.
+    leased_ids: ids.LeasedGenerator | None = None
 
     def close(self) -> None:
-        """Close the database's pooled connections (at shutdown, or when a test is done)."""
+        """Free the leased worker id and close the database's pooled connections (at shutdown,
+        or when a test is done with a container it built)."""
+        if self.leased_ids is not None:
+            self.leased_ids.close()
         self.deps.database.dispose()
 
 
@@ -88,23 +92,6 @@ def database_from(settings: Settings, process: str) -> Database:
     )
 
 
-class _ProcessIds:
-    """The process's snowflake generator, whose worker id is leased on the service's database.
-
-    It is the core library's process default, which the ORM's id default also uses and which a
-    forked child (a Celery prefork worker) leases again on first use.
-    """
-
-    def next_id(self) -> int:
-        return ids.next_id()
-
-
-def _process_ids(database: Database) -> IdSource:
-    if not ids.is_configured():  # the composition root is the only place that configures it
-        ids.configure(engine=database.engine)
-    return _ProcessIds()
-
-
 def bootstrap(
     settings: Settings,
     *,
@@ -112,43 +99,35 @@ def bootstrap(
     database: Database | None = None,
     config: ServiceConfig | None = None,
     mailer: Mailer | None = None,
-    id_source: IdSource | None = None,
+    id_generator: ids.IdGenerator | None = None,
     clock: Callable[[], datetime] = utcnow,
 ) -> Container:
     """Build the process's objects from ``settings``; each argument given replaces its default.
 
     ``process`` (``grpc``, ``worker``, ``scheduler``, ``manage`` ...) names the database
-    connections and sizes the pool. Without ``id_source`` a worker id is leased on the database.
+    connections and sizes the pool. Without ``id_generator`` a worker id is leased on the
+    database for as long as the container is open (:meth:`Container.close`).
     """
     database = database if database is not None else database_from(settings, process)
+    leased: ids.LeasedGenerator | None = None
+    if id_generator is None:
+        id_generator = leased = ids.lease_generator(database.engine)
     deps = Deps(
         database=database,
         config=config if config is not None else service_config_from(settings),
         mailer=mailer if mailer is not None else SmtpMailer(smtp_config_from(settings)),
-        ids=id_source if id_source is not None else _process_ids(database),
+        ids=id_generator,
         clock=clock,
     )
-    return Container(settings=settings, deps=deps)
+    return Container(settings=settings, deps=deps, leased_ids=leased)
 
 
-def start_process(process: str, settings: Settings | None = None) -> Container:
+def start_process(name: str, settings: Settings | None = None) -> Container:
     """Logging, tracing, the container and (for grpc, worker and scheduler) metrics of a process."""
     settings = settings or get_settings()
-    configure_logging(
-        level=settings.log_level,
-        fmt=settings.effective_log_format,
-        service=f"{settings.service_name}.{process}",
-    )
-    telemetry.configure_telemetry(
-        settings,
-        service_name=settings.service_name,
-        service_version=__version__,
-        environment=settings.app_env,
-        process=process,
-    )
-    container = bootstrap(settings, process=process)
+    process.start_process(settings, process=name, service_version=__version__, celery=True)
+    container = bootstrap(settings, process=name)
     database = container.deps.database
     telemetry.instrument_sqlalchemy(database.engine)
-    telemetry.instrument_celery()
-    start_process_metrics(settings, process, database)
+    start_process_metrics(settings, name, database)
     return container

@@ -1,7 +1,7 @@
 """What the business rules are handed: built once by ``user_service.app.bootstrap``.
 
 Every use case takes a :class:`Deps` as its first argument, so a test (or another process) hands
-in its own database, mailer, id source or clock instead of patching module state.
+in its own database, mailer, id generator or clock instead of patching module state.
 """
 
 from __future__ import annotations
@@ -9,19 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from alvin_python_lib.db import Database, utcnow
+from alvin_python_lib.ids import IdGenerator
 from user_service.remote.email import Mailer
 from user_service.service.config import ServiceConfig
-
-
-class IdSource(Protocol):
-    """Makes the snowflake ids of new rows (a ``SnowflakeGenerator`` or a leased one)."""
-
-    def next_id(self) -> int:
-        """A new id, greater than every id this source returned before."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -36,5 +28,5 @@ class Deps:
     database: Database
     config: ServiceConfig
     mailer: Mailer
-    ids: IdSource
+    ids: IdGenerator
     clock: Callable[[], datetime] = utcnow
