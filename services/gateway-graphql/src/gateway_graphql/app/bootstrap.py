@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from alvin_python_lib import telemetry
-from alvin_python_lib.logging import configure_logging, get_logger
+from alvin_python_lib.logging import get_logger
+from alvin_python_lib.process import start_process as start_logging_and_tracing
 from gateway_graphql import __version__
 from gateway_graphql.app.settings import Settings, get_settings
 from gateway_graphql.remote.user_service import UserServiceClient
@@ -78,18 +78,7 @@ def start_process(process: str, settings: Settings | None = None) -> Settings:
     gunicorn the master does that for every worker (``app.gunicorn_config``).
     """
     settings = settings or get_settings()
-    configure_logging(
-        level=settings.log_level,
-        fmt=settings.effective_log_format,
-        service=f"{settings.service_name}.{process}",
-    )
-    telemetry.configure_telemetry(
-        settings,
-        service_name=settings.service_name,
-        service_version=__version__,
-        environment=settings.app_env,
-        process=process,
-    )
+    start_logging_and_tracing(settings, process=process, service_version=__version__)
     if process == "runserver" and settings.metrics_port is not None:
         from alvin_python_lib.metrics import start_metrics_server  # noqa: PLC0415
 

@@ -1,7 +1,7 @@
 """Error responses outside GraphQL execution, in the GraphQL shape: always JSON, never HTML.
 
 ``{"errors": [{"message": ..., "extensions": {"code": ...}}]}`` with the HTTP status, so that a
-client parses every failure of the gateway the same way (413, 403 CSRF, 404, 500 ...).
+client parses every failure of the service the same way (413, 403 CSRF, 404, 500 ...).
 """
 
 from __future__ import annotations
