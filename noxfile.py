@@ -112,7 +112,7 @@ def compose(session: nox.Session) -> None:
             "syntax is NOT tested (apt-get install nginx-light enables `nginx -t`)"
         )
     session.run("python", "deploy/checks/check_containers.py", "--nginx-syntax")
-    # generic Dockerfile rules (services and new-service templates): hadolint, checkov
+    # generic Dockerfile rules (deploy/docker/service.Dockerfile as written): hadolint, checkov
     checkov = terraform.checkov(session)
     session.run("python", "deploy/checks/lint_dockerfiles.py", "--checkov", str(checkov))
     # the checker's own tests: each rule must catch a broken Dockerfile / compose file / nginx.conf

