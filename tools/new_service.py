@@ -12,8 +12,9 @@ letters and digits, words joined by ``_`` or ``-``. It becomes the distribution
 Written from the plain-text templates in ``tools/templates/grpc-service/`` (``{{placeholders}}`` in
 contents, ``__dist__``/``__pkg__``/``__svc__``/``__date__`` in paths; no template engine):
 
-- ``services/billing-service/``: the seed's layout (api, app, commands, db, lib, remote, service,
-  tasks, test, utils), settings, the ``items`` table with its first migration, a servicer with the
+- ``services/billing-service/``: the user-service's shape (api, app, commands, db, remote,
+  service, tasks; one composition root ``app/bootstrap.py`` whose objects ``app/server.py`` hands
+  to the servicer), settings, the ``items`` table with its first migration, a servicer with the
   CreateItem RPC, tests (gRPC on loopback, migrations, import-linter), a Dockerfile, a README, a
   CHANGELOG and the import-linter contracts in its pyproject.toml;
 - ``proto/alvin/billing/v1/billing_service.proto`` (one RPC; buf lint clean) and the regenerated
@@ -32,7 +33,8 @@ no edit: it discovers ``services/*``. Nothing is overwritten: an existing file i
 
 ``--graphql`` (``nox -s new-service -- reports --graphql``) makes a GraphQL service with its own
 database instead, from ``tools/templates/graphql-service/`` plus the transport-free files of the
-gRPC template (db, service, the other layers, app/init.py, the migrations and import-linter tests:
+gRPC template (db, service, the other layers, the composition root app/bootstrap.py, the test
+fixtures, the migrations and import-linter tests:
 ``SHARED_FROM_GRPC``): Flask + Graphene 3 on graphql-server's view (``item``, ``items``,
 ``createItem``), ``/healthz`` and ``/readyz``, the ``reports-service`` command (``serve`` with
 gunicorn, ``runserver``, ``db``, ``shell``), GraphQL tests through HTTP, a Dockerfile, the compose
@@ -149,13 +151,11 @@ SHARED_FROM_GRPC = tuple(
     for rel in (
         "src/__pkg__/db/",
         "src/__pkg__/service/",
-        "src/__pkg__/lib/",
         "src/__pkg__/remote/",
         "src/__pkg__/tasks/",
-        "src/__pkg__/test/",
-        "src/__pkg__/utils/",
         "src/__pkg__/py.typed",
-        "src/__pkg__/app/init.py",
+        "src/__pkg__/app/bootstrap.py",
+        "tests/conftest.py",
         "tests/test_migrations.py",
         "tests/test_architecture.py",
     )

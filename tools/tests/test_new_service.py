@@ -66,9 +66,11 @@ def test_templates_render_to_valid_files(tmp_path: Path) -> None:
     rel = {f.relative_to(tmp_path).as_posix() for f in files}
     service = "services/payment-methods-service"
     package = f"{service}/src/payment_methods_service"
-    for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
+    for layer in ("api", "app", "commands", "db", "remote", "service", "tasks"):
         assert f"{package}/{layer}/__init__.py" in rel
-    assert f"{package}/utils/__init__.py" in rel
+    for placeholder in ("lib", "utils", "test"):  # no empty packages, no test code in src/
+        assert f"{package}/{placeholder}/__init__.py" not in rel
+    assert f"{package}/app/bootstrap.py" in rel
     assert f"proto/{KIT}/payment_methods/v1/payment_methods_service.proto" in rel
     assert f"{service}/Dockerfile" in rel
     assert any(r.startswith(f"{package}/db/migrations/versions/") for r in rel)
@@ -160,9 +162,11 @@ def test_graphql_templates_render_to_valid_files(tmp_path: Path) -> None:
     rel = {f.relative_to(tmp_path).as_posix() for f in files}
     service = "services/payment-methods-service"
     package = f"{service}/src/payment_methods_service"
-    for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
+    for layer in ("api", "app", "commands", "db", "remote", "service", "tasks"):
         assert f"{package}/{layer}/__init__.py" in rel
-    assert f"{package}/utils/__init__.py" in rel
+    for placeholder in ("lib", "utils", "test"):  # no empty packages, no test code in src/
+        assert f"{package}/{placeholder}/__init__.py" not in rel
+    assert f"{package}/app/bootstrap.py" in rel
     for own in (
         f"{package}/api/graphql/schema.py",
         f"{package}/api/graphql/view.py",
@@ -207,7 +211,8 @@ def test_graphql_shares_the_grpc_templates_for_db_and_service(tmp_path: Path) ->
     ns.write_templates(names, grpc)
     ns.write_templates(names, graphql, ns.GRAPHQL)
     package = "services/billing-service/src/billing_service"
-    for rel in ("db/models/item.py", "db/repository/item.py", "service/items.py", "app/init.py"):
+    common = ("db/repository/item.py", "service/items.py", "service/deps.py", "app/bootstrap.py")
+    for rel in common:
         assert (graphql / package / rel).read_text() == (grpc / package / rel).read_text(), rel
     # one copy of each shared file in the templates: none is duplicated under graphql-service
     own = {p.relative_to(ns.TEMPLATES / ns.GRAPHQL) for p in (ns.TEMPLATES / ns.GRAPHQL).rglob("*")}
