@@ -8,12 +8,6 @@ itself) are marked ``local_stack`` and skipped against compose.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,30 +16,11 @@ import pytest
 from otlp_receiver import OtlpReceiver
 from stacks import ComposeStack, LocalStack, Stack
 
-__all__ = ["ROOT", "ComposeStack", "LocalStack", "Stack", "started_stack"]
+from kit.stack import launched
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(stack: LocalStack, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack.process.poll() is not None:
-            raise AssertionError(f"the stack exited early:\n{stack.log()[-5000:]}")
-        try:
-            with urllib.request.urlopen(f"{stack.gateway_url}/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)  # polling interval
-    raise AssertionError(f"the stack was not ready in {timeout}s:\n{stack.log()[-5000:]}")
+__all__ = ["ROOT", "ComposeStack", "LocalStack", "Stack", "started_stack"]
 
 
 @pytest.fixture(scope="session")
@@ -99,52 +74,10 @@ def started_stack(
 
     The stack must stop within ``stop_timeout`` seconds of SIGINT, or the test fails.
     """
-    log_path = data_dir / "stack.log"
-    gateway_port = _free_port()
-    metrics_ports = {name: _free_port() for name in ("gateway", "grpc", "worker", "scheduler")}
-    process_env = {
-        **os.environ,
-        "GATEWAY_PORT": str(gateway_port),
-        "USER_SERVICE_GRPC_PORT": str(_free_port()),
-        "STACK_SMTP_PORT": str(_free_port()),
-        "PYTHONUNBUFFERED": "1",
-        # metrics: one /metrics port per process
-        "GATEWAY_METRICS_PORT": str(metrics_ports["gateway"]),
-        "STACK_GRPC_METRICS_PORT": str(metrics_ports["grpc"]),
-        "STACK_WORKER_METRICS_PORT": str(metrics_ports["worker"]),
-        "STACK_SCHEDULER_METRICS_PORT": str(metrics_ports["scheduler"]),
-        **(env or {}),
-    }
-    for name in ("PROMETHEUS_MULTIPROC_DIR", "DATABASE_URL", "REDIS_URL"):
-        process_env.pop(name, None)
-    command = [
-        sys.executable, str(ROOT / "deploy" / "local" / "run_stack.py"),
-        "--data-dir", str(data_dir), *args,
-    ]  # fmt: skip
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env=process_env, cwd=ROOT,
-            start_new_session=True,
-        )  # fmt: skip
-    stack = LocalStack(
-        process, f"http://127.0.0.1:{gateway_port}", data_dir, log_path, metrics_ports=metrics_ports
-    )
-    try:
-        _wait_ready(stack, timeout=90)
-        stack.remember_pids()
+    with launched.started_stack(
+        data_dir, args=args, env=env, stop_timeout=stop_timeout, kind=LocalStack
+    ) as stack:
         yield stack
-    finally:
-        stack.remember_pids()
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # what Ctrl-C does
-            try:
-                process.wait(timeout=stop_timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-                raise AssertionError(
-                    f"the stack did not stop within {stop_timeout} s of SIGINT"
-                ) from None
 
 
 @pytest.fixture(scope="session")

@@ -13,10 +13,11 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email import policy
 from email.message import Message
 from pathlib import Path
@@ -24,19 +25,11 @@ from typing import Any
 
 from otlp_receiver import OtlpReceiver
 
+# kit.stack, the launcher every suite shares (the containers' facts import this module too)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from kit.stack.launched import LaunchedStack, json_records
+
 POLL_S = 0.2  # polling interval while waiting for an email or a log line
-
-
-def _json_records(lines: list[str]) -> list[dict[str, Any]]:
-    found = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict):
-            found.append(record)
-    return found
 
 
 class Stack:
@@ -67,49 +60,18 @@ class Stack:
 
 
 @dataclass
-class LocalStack(Stack):
-    """The stack run by deploy/local/run_stack.py, as `nox -s up` runs it."""
+class LocalStack(LaunchedStack, Stack):
+    """The stack run by deploy/local/run_stack.py, as `nox -s up` runs it (kit/stack starts it)."""
 
-    process: subprocess.Popen[bytes]
-    gateway_url: str
-    data_dir: Path
-    log_path: Path
-    pids: set[int] = field(default_factory=set)
-    # process name -> its Prometheus /metrics port ("gateway", "grpc", "worker", "scheduler")
-    metrics_ports: dict[str, int] = field(default_factory=dict)
     # every span the processes exported (OTLP over HTTP to a receiver in this test process)
     traces: OtlpReceiver | None = None
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def lines_of(self, process_name: str) -> list[str]:
-        """Output lines of one process (honcho prefixes each line with the process name)."""
-        # "05:17:57 grpc      | {...}": time, name padded, bar, the process's own line
-        return [
-            line
-            for line in self.log().splitlines()
-            if line[9:].split("|", 1)[0].strip() == process_name
-        ]
-
-    def json_lines_of(self, process_name: str) -> list[dict[str, Any]]:
-        return _json_records([line.partition("| ")[2] for line in self.lines_of(process_name)])
-
     def _find_mail(self, recipient: str) -> Message | None:
-        for path in sorted((self.data_dir / "mail").glob("*.eml")):
+        for path in sorted(self.mail_dir.glob("*.eml")):
             message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
             if message["To"] == recipient:
                 return message
         return None
-
-    def remember_pids(self) -> None:
-        import psutil
-
-        try:
-            children = psutil.Process(self.process.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return
-        self.pids.update(child.pid for child in children)
 
 
 # the local stack's process names -> the compose file's services
@@ -148,7 +110,7 @@ class ComposeStack(Stack):
 
     def json_lines_of(self, process_name: str) -> list[dict[str, Any]]:
         service = COMPOSE_SERVICES[process_name]
-        return _json_records(self.compose("logs", "--no-log-prefix", service).splitlines())
+        return json_records(self.compose("logs", "--no-log-prefix", service).splitlines())
 
     def _find_mail(self, recipient: str) -> Message | None:
         # Mailpit's API: search by recipient, then the raw source of the first match
