@@ -15,8 +15,9 @@ contents, ``__dist__``/``__pkg__``/``__svc__``/``__date__`` in paths; no templat
 - ``services/billing-service/``: the user-service's shape (api, app, commands, db, remote,
   service, tasks; one composition root ``app/bootstrap.py`` whose objects ``app/server.py`` hands
   to the servicer), settings, the ``items`` table with its first migration, a servicer with the
-  CreateItem RPC, tests (gRPC on loopback, migrations, import-linter), a Dockerfile, a README, a
-  CHANGELOG and the import-linter contracts in its pyproject.toml;
+  CreateItem RPC, tests (gRPC on loopback, migrations, import-linter), a README, a CHANGELOG and
+  the import-linter contracts in its pyproject.toml (no Dockerfile: every image comes from
+  ``deploy/docker/service.Dockerfile`` with the service's build args);
 - ``proto/alvin/billing/v1/billing_service.proto`` (one RPC; buf lint clean) and the regenerated
   stubs in ``libs/alvin-protos`` (``--no-generate`` leaves that to ``nox -s proto``);
 - ``deploy/compose/billing-service.env``; the gateway's client
@@ -25,7 +26,8 @@ contents, ``__dist__``/``__pkg__``/``__svc__``/``__date__`` in paths; no templat
   Connect ``billing-grpc:50051``, called by the gateway), migration task definition, security
   group rules, task role and the variable ``billing_database_url_secret_arn``.
 
-And it edits, in place: ``docker-compose.yml`` (services, a volume), ``.env.example`` (the image
+And it edits, in place: ``docker-compose.yml`` (services built by the shared Dockerfile with
+``SERVICE`` and ``LIBS``, a volume), ``.env.example`` (the image
 name), the root ``pyproject.toml`` (isort first-party), the gateway's ``pyproject.toml`` (the service
 in its ``test`` dependency group; the import-linter contract that forbids importing services) and
 the list of ECS services in ``deploy/terraform-ecs/tests/test_terraform.py``. noxfile.py needs
@@ -37,7 +39,7 @@ gRPC template (db, service, the other layers, the composition root app/bootstrap
 fixtures, the migrations and import-linter tests:
 ``SHARED_FROM_GRPC``): Flask + Graphene 3 on graphql-server's view (``item``, ``items``,
 ``createItem``), ``/healthz`` and ``/readyz``, the ``reports-service`` command (``serve`` with
-gunicorn, ``runserver``, ``db``, ``shell``), GraphQL tests through HTTP, a Dockerfile, the compose
+gunicorn, ``runserver``, ``db``, ``shell``), GraphQL tests through HTTP, the compose
 services ``reports-postgres``, ``reports-migrate``, ``reports-web`` (port 8000) and
 ``deploy/terraform-ecs/reports-service.tf`` (ECS service ``reports_web``, migration task). No proto
 and no gateway client: the service is its own public API (or sits behind nginx / the ALB); the

@@ -72,7 +72,7 @@ def test_templates_render_to_valid_files(tmp_path: Path) -> None:
         assert f"{package}/{placeholder}/__init__.py" not in rel
     assert f"{package}/app/bootstrap.py" in rel
     assert f"proto/{KIT}/payment_methods/v1/payment_methods_service.proto" in rel
-    assert f"{service}/Dockerfile" in rel
+    assert f"{service}/Dockerfile" not in rel  # built by deploy/docker/service.Dockerfile
     assert any(r.startswith(f"{package}/db/migrations/versions/") for r in rel)
     assert "services/gateway-graphql/src/gateway_graphql/remote/payment_methods_service.py" in rel
     for path in files:
@@ -131,6 +131,14 @@ def test_edits_of_the_shared_files(shared_files: Path) -> None:
         "billing-grpc",
     }
     assert compose["services"]["billing-grpc"]["command"] == ["grpcserver"]
+    # one image for both, from the kit's one Dockerfile with the service's build args
+    libs = f"{KIT}-python-lib {KIT}-grpc-py {KIT}-protos"
+    for service in ("billing-migrate", "billing-grpc"):
+        assert compose["services"][service]["build"] == {
+            "context": ".",
+            "dockerfile": "deploy/docker/service.Dockerfile",
+            "args": {"SERVICE": "billing-service", "LIBS": libs},
+        }
     assert "billing-postgres-data" in compose["volumes"]
     assert set(before["volumes"]) < set(compose["volumes"])
     assert f"IMAGE_BILLING_SERVICE={KIT}/billing-service:dev" in (
@@ -176,7 +184,6 @@ def test_graphql_templates_render_to_valid_files(tmp_path: Path) -> None:
         f"{service}/tests/test_graphql_api.py",
         f"{service}/tests/test_migrations.py",
         f"{service}/tests/test_architecture.py",
-        f"{service}/Dockerfile",
         "deploy/compose/payment-methods-service.env",
         "deploy/terraform-ecs/payment-methods-service.tf",
     ):
@@ -247,6 +254,8 @@ def test_graphql_service_in_a_kit(shared_files: Path) -> None:
     }
     web = compose["services"]["reports-web"]
     assert web["command"] == ["serve"]
+    assert web["build"]["args"] == {"SERVICE": "reports-service", "LIBS": f"{KIT}-python-lib"}
+    assert compose["services"]["reports-migrate"]["build"] == web["build"]
     assert web["expose"] == ["8000"]
     assert "REPORTS_SERVICE_DATABASE_URL" in web["environment"]
     assert "reports-postgres-data" in compose["volumes"]
