@@ -1,1 +1,1 @@
-"""Serving code: the GraphQL endpoint and the health endpoints (wire <-> service only)."""
+"""Serving code: the GraphQL API (graphql/), the probes (health.py) and the GraphiQL page."""

@@ -1,1 +1,1 @@
-"""GraphQL API: schema, per-request context and loaders, error mapping, the Flask view."""
+"""The GraphQL API: schema (types, queries, mutations), context and loaders, errors, limits, view."""
