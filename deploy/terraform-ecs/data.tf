@@ -1,4 +1,5 @@
-# PostgreSQL (RDS) and Redis (ElastiCache), private, encrypted.
+# PostgreSQL (RDS) and Redis (ElastiCache), private, encrypted, each with a credential; the URLs
+# the services connect with live in Secrets Manager (secrets.tf).
 
 resource "aws_db_subnet_group" "main" {
   name       = "${local.name}-db"
@@ -89,7 +90,6 @@ resource "aws_elasticache_subnet_group" "main" {
 }
 
 resource "aws_elasticache_replication_group" "main" {
-  #checkov:skip=CKV_AWS_31:no AUTH token in Terraform state; reachable only from the user-service security group over TLS (add an RBAC user group to require credentials)
   replication_group_id = "${local.name}-redis"
   description          = "${local.name}: Celery broker and locks"
   engine               = "redis"
@@ -105,6 +105,7 @@ resource "aws_elasticache_replication_group" "main" {
 
   at_rest_encryption_enabled = true
   transit_encryption_enabled = true
+  auth_token                 = terraform_data.redis_auth_token.output
   kms_key_id                 = aws_kms_key.main.arn
 
   snapshot_retention_limit   = 7

@@ -37,20 +37,37 @@ locals {
     USER_SERVICE_GRPC_DRAIN_DELAY_S  = tostring(local.grpc_drain_s)
     USER_SERVICE_SMTP_HOST           = var.smtp_host
     USER_SERVICE_SMTP_PORT           = tostring(var.smtp_port)
+    USER_SERVICE_SMTP_STARTTLS       = tostring(var.smtp_starttls)
     USER_SERVICE_EMAIL_FROM          = var.email_from
     USER_SERVICE_METRICS_PORT        = tostring(local.metrics_port)
     USER_SERVICE_OTEL_EXPORTER       = var.otel_exporter
   }
 
-  # name => SSM parameter / Secrets Manager ARN; ECS injects them, they are never plain env
-  user_service_secrets = merge(
-    {
-      USER_SERVICE_DATABASE_URL       = var.database_url_secret_arn
-      USER_SERVICE_REDIS_URL          = var.redis_url_secret_arn
-      USER_SERVICE_GRPC_SERVICE_TOKEN = var.service_token_secret_arn
-    },
+  # name => SSM parameter / Secrets Manager ARN; ECS injects them, they are never plain env. Each
+  # process type gets only what it uses, through an execution role of its own (see the module).
+  # The long-running processes connect as the application role (no DDL); the settings refuse a
+  # missing service token in every deployed process, so each of them carries it.
+  user_service_runtime_secrets = {
+    USER_SERVICE_DATABASE_URL       = aws_secretsmanager_secret.app_database_url.arn
+    USER_SERVICE_REDIS_URL          = aws_secretsmanager_secret.redis_url.arn
+    USER_SERVICE_GRPC_SERVICE_TOKEN = var.service_token_secret_arn
+  }
+  user_grpc_secrets      = local.user_service_runtime_secrets
+  user_scheduler_secrets = local.user_service_runtime_secrets
+  # only the worker sends email: only it holds the SMTP credentials
+  user_worker_secrets = merge(
+    local.user_service_runtime_secrets,
+    var.smtp_username_secret_arn == null ? {} : { USER_SERVICE_SMTP_USERNAME = var.smtp_username_secret_arn },
     var.smtp_password_secret_arn == null ? {} : { USER_SERVICE_SMTP_PASSWORD = var.smtp_password_secret_arn },
   )
+  # the migration connects as the owner of the schema; it also gets the application role's URL
+  # so that `db upgrade` can create or update that role and grant it the tables (see README)
+  user_migrate_secrets = {
+    USER_SERVICE_DATABASE_URL       = var.database_url_secret_arn
+    USER_SERVICE_APP_DATABASE_URL   = aws_secretsmanager_secret.app_database_url.arn
+    USER_SERVICE_REDIS_URL          = aws_secretsmanager_secret.redis_url.arn
+    USER_SERVICE_GRPC_SERVICE_TOKEN = var.service_token_secret_arn
+  }
 
   gateway_environment = {
     APP_ENV                     = var.environment
@@ -69,15 +86,16 @@ locals {
     GATEWAY_USER_SERVICE_TOKEN = var.service_token_secret_arn
   }
 
-  user_service_secret_arns = compact([
-    var.database_url_secret_arn,
-    var.redis_url_secret_arn,
-    var.service_token_secret_arn,
-    var.smtp_password_secret_arn,
-  ])
+  # Service Connect TLS of every published service: the proxies encrypt gateway -> user-grpc
+  # (service token and session tokens) with certificates of the Private CA
+  service_connect_tls = var.service_connect_tls_ca_arn == null ? null : {
+    ca_arn      = var.service_connect_tls_ca_arn
+    role_arn    = aws_iam_role.service_connect_tls[0].arn
+    kms_key_arn = aws_kms_key.main.arn
+  }
 }
 
-# --- encryption key (logs, ECR, database, Redis, Performance Insights) ---------------------------
+# --- encryption key (logs, ECR, database, Redis, Performance Insights, secrets) ------------------
 
 data "aws_iam_policy_document" "kms" {
   #checkov:skip=CKV_AWS_111:key policy: resource "*" means this key only
@@ -110,7 +128,7 @@ data "aws_iam_policy_document" "kms" {
 }
 
 resource "aws_kms_key" "main" {
-  description             = "${local.name}: logs, ECR, RDS, ElastiCache"
+  description             = "${local.name}: logs, ECR, RDS, ElastiCache, secrets, Service Connect TLS keys"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = data.aws_iam_policy_document.kms.json
@@ -153,6 +171,14 @@ resource "aws_ecs_cluster_capacity_providers" "main" {
 resource "aws_service_discovery_http_namespace" "main" {
   name        = local.name
   description = "Service Connect namespace of ${local.name}"
+
+  lifecycle {
+    # the service token and session tokens cross the VPC between the Service Connect proxies
+    precondition {
+      condition     = var.environment != "production" || var.service_connect_tls_ca_arn != null
+      error_message = "production needs service_connect_tls_ca_arn: Service Connect traffic must be encrypted (see README, Encryption inside the VPC)."
+    }
+  }
 }
 
 resource "aws_ecr_repository" "this" {

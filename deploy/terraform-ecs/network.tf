@@ -1,5 +1,7 @@
 # Security groups: ALB -> gateway:8000 -> user-grpc:50051; user-service tasks -> PostgreSQL and
-# Redis. Rules are separate resources (no cycles between groups that reference each other).
+# Redis; the worker -> SMTP relay; every task -> the VPC endpoints of the AWS APIs (endpoints.tf),
+# never the internet on 443. Rules are separate resources (no cycles between groups that
+# reference each other).
 
 resource "aws_security_group" "alb" {
   name        = "${local.name}-alb"
@@ -9,19 +11,25 @@ resource "aws_security_group" "alb" {
 
 resource "aws_security_group" "gateway" {
   name        = "${local.name}-gateway"
-  description = "Gateway tasks: from the load balancer, to user-grpc and AWS APIs"
+  description = "Gateway tasks: from the load balancer, to user-grpc and the AWS API endpoints"
   vpc_id      = var.vpc_id
 }
 
 resource "aws_security_group" "user_service" {
   name        = "${local.name}-user-service"
-  description = "Every user-service task (grpc, worker, scheduler, migration): to PostgreSQL, Redis, SMTP, AWS APIs"
+  description = "Every user-service task (grpc, worker, scheduler, migration): to PostgreSQL, Redis, the AWS API endpoints"
   vpc_id      = var.vpc_id
 }
 
 resource "aws_security_group" "user_grpc" {
   name        = "${local.name}-user-grpc"
   description = "user-grpc tasks only: gRPC from the gateway"
+  vpc_id      = var.vpc_id
+}
+
+resource "aws_security_group" "user_worker" {
+  name        = "${local.name}-user-worker"
+  description = "user-worker tasks only: to the SMTP relay"
   vpc_id      = var.vpc_id
 }
 
@@ -91,14 +99,6 @@ resource "aws_vpc_security_group_egress_rule" "gateway_to_grpc" {
   to_port                      = local.grpc_port
 }
 
-resource "aws_vpc_security_group_egress_rule" "gateway_https" {
-  security_group_id = aws_security_group.gateway.id
-  description       = "HTTPS to AWS APIs (ECR, CloudWatch Logs, SSM, Secrets Manager)"
-  cidr_ipv4         = "0.0.0.0/0"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-}
 
 # --- user-service ---
 
@@ -129,22 +129,13 @@ resource "aws_vpc_security_group_egress_rule" "user_to_redis" {
   to_port                      = 6379
 }
 
-resource "aws_vpc_security_group_egress_rule" "user_smtp" {
-  security_group_id = aws_security_group.user_service.id
-  description       = "SMTP relay"
+resource "aws_vpc_security_group_egress_rule" "worker_smtp" {
+  security_group_id = aws_security_group.user_worker.id
+  description       = "SMTP relay (STARTTLS), wherever it is hosted"
   cidr_ipv4         = "0.0.0.0/0"
   ip_protocol       = "tcp"
   from_port         = var.smtp_port
   to_port           = var.smtp_port
-}
-
-resource "aws_vpc_security_group_egress_rule" "user_https" {
-  security_group_id = aws_security_group.user_service.id
-  description       = "HTTPS to AWS APIs (ECR, CloudWatch Logs, SSM, Secrets Manager)"
-  cidr_ipv4         = "0.0.0.0/0"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
 }
 
 # --- data stores ---

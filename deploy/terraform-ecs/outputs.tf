@@ -37,7 +37,7 @@ output "migration_network" {
 }
 
 output "database_endpoint" {
-  description = "PostgreSQL endpoint (host:port) for USER_SERVICE_DATABASE_URL."
+  description = "PostgreSQL endpoint (host:port) for the migration's database URL (database_url_secret_arn)."
   value       = aws_db_instance.main.endpoint
 }
 
@@ -47,6 +47,16 @@ output "database_master_secret_arn" {
 }
 
 output "redis_endpoint" {
-  description = "Primary Redis endpoint for USER_SERVICE_REDIS_URL (rediss://, TLS)."
+  description = "Primary Redis endpoint (TLS and AUTH token; the services' URL is in redis_url_secret_arn)."
   value       = aws_elasticache_replication_group.main.primary_endpoint_address
+}
+
+output "redis_url_secret_arn" {
+  description = "Secrets Manager secret holding USER_SERVICE_REDIS_URL (rediss:// with the AUTH token)."
+  value       = aws_secretsmanager_secret.redis_url.arn
+}
+
+output "app_database_url_secret_arn" {
+  description = "Secrets Manager secret holding the services' USER_SERVICE_DATABASE_URL (application role, verify-full)."
+  value       = aws_secretsmanager_secret.app_database_url.arn
 }

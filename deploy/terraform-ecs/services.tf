@@ -3,26 +3,26 @@
 module "user_grpc" {
   source = "./modules/ecs-service"
 
-  name               = "user-grpc"
-  name_prefix        = local.name
-  region             = var.region
-  cluster_arn        = aws_ecs_cluster.main.arn
-  cluster_name       = aws_ecs_cluster.main.name
-  image              = local.user_service_image
-  entry_point        = ["user-service"]
-  command            = ["grpcserver"]
-  cpu                = 512
-  memory             = 1024
-  environment        = local.user_service_environment
-  secrets            = local.user_service_secrets
-  container_port     = local.grpc_port
-  execution_role_arn = aws_iam_role.execution.arn
-  task_role_arn      = aws_iam_role.task["user-grpc"].arn
-  subnet_ids         = var.private_subnet_ids
-  security_group_ids = [aws_security_group.user_service.id, aws_security_group.user_grpc.id]
-  desired_count      = var.grpc_desired_count
-  log_retention_days = var.log_retention_days
-  log_kms_key_arn    = aws_kms_key.main.arn
+  name                 = "user-grpc"
+  name_prefix          = local.name
+  region               = var.region
+  cluster_arn          = aws_ecs_cluster.main.arn
+  cluster_name         = aws_ecs_cluster.main.name
+  image                = local.user_service_image
+  entry_point          = ["user-service"]
+  command              = ["grpcserver"]
+  cpu                  = 512
+  memory               = 1024
+  environment          = local.user_service_environment
+  secrets              = local.user_grpc_secrets
+  secrets_kms_key_arns = [aws_kms_key.main.arn]
+  container_port       = local.grpc_port
+  task_role_arn        = aws_iam_role.task["user-grpc"].arn
+  subnet_ids           = var.private_subnet_ids
+  security_group_ids   = [aws_security_group.user_service.id, aws_security_group.user_grpc.id]
+  desired_count        = var.grpc_desired_count
+  log_retention_days   = var.log_retention_days
+  log_kms_key_arn      = aws_kms_key.main.arn
 
   health_check = {
     command      = ["CMD", "alvin-grpc-health", "127.0.0.1:${local.grpc_port}", "alvin.user.v1.UserService", "--timeout", "3"]
@@ -34,13 +34,15 @@ module "user_grpc" {
   # grace period + drain delay + 5 s
   stop_timeout = local.grpc_grace_s + local.grpc_drain_s + 5
 
-  # published in the namespace as user-grpc:50051 (no public load balancer)
+  # published in the namespace as user-grpc:50051 (no public load balancer); with
+  # service_connect_tls_ca_arn the proxies speak TLS with certificates of the Private CA
   service_connect = {
     namespace_arn  = aws_service_discovery_http_namespace.main.arn
     port_name      = "user-grpc"
     app_protocol   = "grpc"
     discovery_name = "user-grpc"
     client_port    = local.grpc_port
+    tls            = local.service_connect_tls
   }
 
   autoscaling = {
@@ -52,25 +54,25 @@ module "user_grpc" {
 module "user_worker" {
   source = "./modules/ecs-service"
 
-  name               = "user-worker"
-  name_prefix        = local.name
-  region             = var.region
-  cluster_arn        = aws_ecs_cluster.main.arn
-  cluster_name       = aws_ecs_cluster.main.name
-  image              = local.user_service_image
-  entry_point        = ["user-service"]
-  command            = ["worker", "--pool", "threads", "--concurrency", "4"]
-  cpu                = 512
-  memory             = 1024
-  environment        = local.user_service_environment
-  secrets            = local.user_service_secrets
-  execution_role_arn = aws_iam_role.execution.arn
-  task_role_arn      = aws_iam_role.task["user-worker"].arn
-  subnet_ids         = var.private_subnet_ids
-  security_group_ids = [aws_security_group.user_service.id]
-  desired_count      = var.worker_desired_count
-  log_retention_days = var.log_retention_days
-  log_kms_key_arn    = aws_kms_key.main.arn
+  name                 = "user-worker"
+  name_prefix          = local.name
+  region               = var.region
+  cluster_arn          = aws_ecs_cluster.main.arn
+  cluster_name         = aws_ecs_cluster.main.name
+  image                = local.user_service_image
+  entry_point          = ["user-service"]
+  command              = ["worker", "--pool", "threads", "--concurrency", "4"]
+  cpu                  = 512
+  memory               = 1024
+  environment          = local.user_service_environment
+  secrets              = local.user_worker_secrets
+  secrets_kms_key_arns = [aws_kms_key.main.arn]
+  task_role_arn        = aws_iam_role.task["user-worker"].arn
+  subnet_ids           = var.private_subnet_ids
+  security_group_ids   = [aws_security_group.user_service.id, aws_security_group.user_worker.id]
+  desired_count        = var.worker_desired_count
+  log_retention_days   = var.log_retention_days
+  log_kms_key_arn      = aws_kms_key.main.arn
 
   health_check = {
     # the worker answers a Celery ping through the broker
@@ -92,24 +94,24 @@ module "user_worker" {
 module "user_scheduler" {
   source = "./modules/ecs-service"
 
-  name               = "user-scheduler"
-  name_prefix        = local.name
-  region             = var.region
-  cluster_arn        = aws_ecs_cluster.main.arn
-  cluster_name       = aws_ecs_cluster.main.name
-  image              = local.user_service_image
-  entry_point        = ["user-service"]
-  command            = ["scheduler"]
-  cpu                = 256
-  memory             = 512
-  environment        = local.user_service_environment
-  secrets            = local.user_service_secrets
-  execution_role_arn = aws_iam_role.execution.arn
-  task_role_arn      = aws_iam_role.task["user-scheduler"].arn
-  subnet_ids         = var.private_subnet_ids
-  security_group_ids = [aws_security_group.user_service.id]
-  log_retention_days = var.log_retention_days
-  log_kms_key_arn    = aws_kms_key.main.arn
+  name                 = "user-scheduler"
+  name_prefix          = local.name
+  region               = var.region
+  cluster_arn          = aws_ecs_cluster.main.arn
+  cluster_name         = aws_ecs_cluster.main.name
+  image                = local.user_service_image
+  entry_point          = ["user-service"]
+  command              = ["scheduler"]
+  cpu                  = 256
+  memory               = 512
+  environment          = local.user_service_environment
+  secrets              = local.user_scheduler_secrets
+  secrets_kms_key_arns = [aws_kms_key.main.arn]
+  task_role_arn        = aws_iam_role.task["user-scheduler"].arn
+  subnet_ids           = var.private_subnet_ids
+  security_group_ids   = [aws_security_group.user_service.id]
+  log_retention_days   = var.log_retention_days
+  log_kms_key_arn      = aws_kms_key.main.arn
 
   # exactly one scheduler: the old task stops before the new one starts, no autoscaling
   desired_count                      = 1
@@ -132,26 +134,26 @@ module "user_scheduler" {
 module "gateway" {
   source = "./modules/ecs-service"
 
-  name               = "gateway"
-  name_prefix        = local.name
-  region             = var.region
-  cluster_arn        = aws_ecs_cluster.main.arn
-  cluster_name       = aws_ecs_cluster.main.name
-  image              = local.gateway_image
-  entry_point        = ["gateway"]
-  command            = ["serve"]
-  cpu                = 512
-  memory             = 1024
-  environment        = local.gateway_environment
-  secrets            = local.gateway_secrets
-  container_port     = local.gateway_port
-  execution_role_arn = aws_iam_role.execution.arn
-  task_role_arn      = aws_iam_role.task["gateway"].arn
-  subnet_ids         = var.private_subnet_ids
-  security_group_ids = [aws_security_group.gateway.id]
-  desired_count      = var.gateway_desired_count
-  log_retention_days = var.log_retention_days
-  log_kms_key_arn    = aws_kms_key.main.arn
+  name                 = "gateway"
+  name_prefix          = local.name
+  region               = var.region
+  cluster_arn          = aws_ecs_cluster.main.arn
+  cluster_name         = aws_ecs_cluster.main.name
+  image                = local.gateway_image
+  entry_point          = ["gateway"]
+  command              = ["serve"]
+  cpu                  = 512
+  memory               = 1024
+  environment          = local.gateway_environment
+  secrets              = local.gateway_secrets
+  secrets_kms_key_arns = [aws_kms_key.main.arn]
+  container_port       = local.gateway_port
+  task_role_arn        = aws_iam_role.task["gateway"].arn
+  subnet_ids           = var.private_subnet_ids
+  security_group_ids   = [aws_security_group.gateway.id]
+  desired_count        = var.gateway_desired_count
+  log_retention_days   = var.log_retention_days
+  log_kms_key_arn      = aws_kms_key.main.arn
 
   health_check = {
     command      = ["CMD", "python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.gateway_port}/healthz', timeout=3)"]
@@ -183,7 +185,15 @@ module "gateway" {
 
 # --- the migration: a task definition without a service ------------------------------------------
 # alvin-ecs-deploy runs it once per deploy (`user-service db upgrade`) and rolls the services only
-# when it stopped with exit code 0.
+# when it stopped with exit code 0. It is the only task that connects as the schema's owner.
+
+module "migrate_execution_role" {
+  source = "./modules/task-execution-role"
+
+  name         = "${local.name}-user-migrate"
+  secrets      = local.user_migrate_secrets
+  kms_key_arns = [aws_kms_key.main.arn]
+}
 
 resource "aws_cloudwatch_log_group" "migrate" {
   name              = "/ecs/${local.name}-user-migrate"
@@ -201,7 +211,7 @@ locals {
     readonlyRootFilesystem = true
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp", readOnly = false }]
     environment            = [for k in sort(keys(local.user_service_environment)) : { name = k, value = local.user_service_environment[k] }]
-    secrets                = [for k in sort(keys(local.user_service_secrets)) : { name = k, valueFrom = local.user_service_secrets[k] }]
+    secrets                = [for k in sort(keys(local.user_migrate_secrets)) : { name = k, valueFrom = local.user_migrate_secrets[k] }]
     stopTimeout            = 30
     logConfiguration = {
       logDriver = "awslogs"
@@ -220,7 +230,7 @@ resource "aws_ecs_task_definition" "migrate" {
   network_mode             = "awsvpc"
   cpu                      = 256
   memory                   = 512
-  execution_role_arn       = aws_iam_role.execution.arn
+  execution_role_arn       = module.migrate_execution_role.arn
   task_role_arn            = aws_iam_role.task["user-migrate"].arn
   container_definitions    = jsonencode([local.migrate_container])
 

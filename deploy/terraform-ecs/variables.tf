@@ -40,12 +40,22 @@ variable "vpc_id" {
 }
 
 variable "private_subnet_ids" {
-  description = "Private subnets (with a NAT gateway or VPC endpoints) for the tasks, the database and Redis; at least two availability zones."
+  description = "Private subnets for the tasks, the database, Redis and the VPC endpoints; at least two availability zones. A NAT gateway is needed only for an SMTP relay outside the VPC."
   type        = list(string)
 
   validation {
     condition     = length(var.private_subnet_ids) >= 2 && alltrue([for s in var.private_subnet_ids : can(regex("^subnet-[0-9a-f]+$", s))])
     error_message = "private_subnet_ids: at least two subnet-... ids."
+  }
+}
+
+variable "private_route_table_ids" {
+  description = "Route tables of the private subnets: the S3 gateway endpoint (image layers from ECR) is added to them."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.private_route_table_ids) >= 1 && alltrue([for r in var.private_route_table_ids : can(regex("^rtb-[0-9a-f]+$", r))])
+    error_message = "private_route_table_ids: at least one rtb-... id."
   }
 }
 
@@ -149,7 +159,7 @@ variable "redis_node_type" {
 }
 
 variable "database_url_secret_arn" {
-  description = "SSM SecureString or Secrets Manager ARN holding USER_SERVICE_DATABASE_URL (built from the RDS endpoint and the managed master secret, see README)."
+  description = "SSM SecureString or Secrets Manager ARN of the migration's USER_SERVICE_DATABASE_URL: the owner of the schema (the RDS master user or a migration role), sslmode=verify-full with the RDS CA bundle (see README). Only the migration task gets it; the services use the application role's URL that Terraform keeps in Secrets Manager."
   type        = string
 
   validation {
@@ -158,13 +168,25 @@ variable "database_url_secret_arn" {
   }
 }
 
-variable "redis_url_secret_arn" {
-  description = "SSM SecureString or Secrets Manager ARN holding USER_SERVICE_REDIS_URL (rediss://..., TLS)."
+variable "app_database_user" {
+  description = "PostgreSQL role of the services (grpc, worker, scheduler): data access only, no DDL. Terraform generates its password into the app-database-url secret; the migration creates the role (see README)."
   type        = string
+  default     = "alvin_app"
 
   validation {
-    condition     = can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", var.redis_url_secret_arn))
-    error_message = "redis_url_secret_arn must be an SSM parameter or Secrets Manager ARN."
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,62}$", var.app_database_user)) && var.app_database_user != "alvin"
+    error_message = "app_database_user: a lower-case PostgreSQL identifier other than the master user alvin."
+  }
+}
+
+variable "rds_ca_bundle_path" {
+  description = "Path of the RDS CA bundle (https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem) inside the user-service image: the sslrootcert of the services' sslmode=verify-full connections."
+  type        = string
+  default     = "/etc/ssl/certs/rds-global-bundle.pem"
+
+  validation {
+    condition     = can(regex("^/[A-Za-z0-9_./-]+$", var.rds_ca_bundle_path))
+    error_message = "rds_ca_bundle_path must be an absolute path."
   }
 }
 
@@ -178,8 +200,19 @@ variable "service_token_secret_arn" {
   }
 }
 
+variable "smtp_username_secret_arn" {
+  description = "Optional SSM / Secrets Manager ARN of USER_SERVICE_SMTP_USERNAME (null: no SMTP login). A secret because relays such as SES use an access key id as the user name; only the worker gets it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.smtp_username_secret_arn == null || can(regex("^arn:aws[a-z-]*:(ssm|secretsmanager):", var.smtp_username_secret_arn))
+    error_message = "smtp_username_secret_arn must be an SSM parameter or Secrets Manager ARN."
+  }
+}
+
 variable "smtp_password_secret_arn" {
-  description = "Optional SSM / Secrets Manager ARN of USER_SERVICE_SMTP_PASSWORD (null: no SMTP password)."
+  description = "Optional SSM / Secrets Manager ARN of USER_SERVICE_SMTP_PASSWORD (null: no SMTP password); only the worker gets it."
   type        = string
   default     = null
 
@@ -200,9 +233,26 @@ variable "smtp_port" {
   default     = 587
 }
 
+variable "smtp_starttls" {
+  description = "USER_SERVICE_SMTP_STARTTLS: upgrade the relay connection with STARTTLS before logging in. Turn off only for a relay inside the VPC that offers no TLS."
+  type        = bool
+  default     = true
+}
+
 variable "email_from" {
   description = "Sender of the user-service's emails (USER_SERVICE_EMAIL_FROM)."
   type        = string
+}
+
+variable "service_connect_tls_ca_arn" {
+  description = "AWS Private CA (tagged AmazonECSManaged=true) that issues the Service Connect TLS certificates: the proxies then encrypt gateway -> user-grpc. Required in production; null (no TLS inside the VPC) is accepted in staging only. See README for the cost."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.service_connect_tls_ca_arn == null || can(regex("^arn:aws[a-z-]*:acm-pca:[a-z0-9-]+:[0-9]{12}:certificate-authority/", var.service_connect_tls_ca_arn))
+    error_message = "service_connect_tls_ca_arn must be an AWS Private CA (acm-pca certificate-authority) ARN."
+  }
 }
 
 variable "otel_exporter" {

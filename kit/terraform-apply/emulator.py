@@ -7,8 +7,9 @@ below stands in for behaviour that AWS has and moto 5.x lacks; none changes what
   (``MOTO_IAM_LOAD_MANAGED_POLICIES``), set here before moto is imported.
 - ElastiCache: a replication group lists member clusters (``<group>-001`` ...) but moto creates
   no cache clusters for them, so the provider's read of a member fails (CacheClusterNotFound).
-  The members are created with the group; deleting the group removes them and the group (moto
-  leaves it "deleting" forever). ``DeleteCacheSubnetGroup`` is not implemented (the provider
+  The members are created with the group, with its transit and at-rest encryption and AUTH
+  token (the provider reads those from the first member); deleting the group removes them and
+  the group (moto leaves it "deleting" forever). ``DeleteCacheSubnetGroup`` is not implemented (the provider
   retries the 500 until its timeout): it is added.
 - Application Auto Scaling: moto has no ``ListTagsForResource`` / ``TagResource`` /
   ``UntagResource``; the provider retries the 500 until its timeout (targets "never finish
@@ -65,13 +66,16 @@ def _patch_elasticache() -> None:
                 cache_subnet_group_name=kwargs.get("cache_subnet_group_name"),
                 security_group_ids=kwargs.get("security_group_ids") or [],
                 transit_encryption_enabled=kwargs.get("transit_encryption_enabled"),
+                auth_token=kwargs.get("auth_token"),
                 port=kwargs.get("port"),
                 auto_minor_version_upgrade=kwargs.get("auto_minor_version_upgrade"),
                 snapshot_retention_limit=kwargs.get("snapshot_retention_limit"),
                 tags=[],
                 log_delivery_configurations=[],
             )
-            self.create_cache_cluster(**values)
+            cluster = self.create_cache_cluster(**values)
+            # the provider reads the group's encryption and AUTH settings from its first member
+            cluster.at_rest_encryption_enabled = bool(kwargs.get("at_rest_encryption_enabled"))
         return group
 
     def delete_replication_group(

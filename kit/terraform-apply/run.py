@@ -2,10 +2,11 @@
 
 ``nox -s terraform-apply`` runs this. Steps: the emulator (emulator.py: moto in server mode on a
 free loopback port, its gaps filled in); the inputs the stack takes from outside (VPC, four
-subnets, SSM parameters, ACM certificate, log bucket) made with boto3; a byte-for-byte copy of
-deploy/terraform-ecs with one extra file, ``emulator_override.tf`` (the provider's endpoints and
-fake credentials); ``terraform init`` from the offline provider mirror; ``apply``; ``plan`` must
-change nothing but the attributes listed in ROUND_TRIP_GAPS; ``alvin-ecs-deploy`` rolls a new tag
+subnets, a route table, SSM parameters, ACM certificate, Private CA, log bucket) made with
+boto3; a byte-for-byte copy of deploy/terraform-ecs with one extra file,
+``emulator_override.tf`` (the provider's endpoints and fake credentials); ``terraform init``
+from the offline provider mirror; ``apply``; ``plan`` must change nothing but the attributes
+listed in ROUND_TRIP_GAPS; ``alvin-ecs-deploy`` rolls a new tag
 through the migration and every service, then fails as it should (a failing migration, a service
 that never becomes stable); ``plan`` again; ``destroy`` must leave nothing.
 The last line is ``terraform-apply: N passed, N failed``.
@@ -48,9 +49,6 @@ ROUND_TRIP_GAPS: dict[tuple[str, str], str] = {
     ("aws_db_instance", "performance_insights_enabled"): "RDS: Performance Insights not stored",
     ("aws_db_instance", "performance_insights_kms_key_id"): "RDS: Performance Insights not stored",
     ("aws_db_parameter_group", "parameter"): "RDS: DescribeDBParameters omits user parameters",
-    ("aws_elasticache_replication_group", "at_rest_encryption_enabled"): (
-        "ElastiCache: at-rest encryption not stored (forces a replacement in the plan)"
-    ),
     ("aws_elasticache_replication_group", "num_cache_clusters"): (
         "ElastiCache: one member cluster reported whatever num_cache_clusters asks"
     ),
@@ -127,7 +125,8 @@ class Inputs:
 
 
 def make_inputs(client: Any) -> Inputs:
-    """What the stack takes as inputs: VPC, subnets, parameters, certificate, log bucket."""
+    """What the stack takes as inputs: VPC, subnets, route table, parameters, certificate,
+    Private CA, log bucket."""
     ec2 = client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
@@ -137,13 +136,27 @@ def make_inputs(client: Any) -> Inputs:
         )["Subnet"]["SubnetId"]
         for i in range(4)
     ]
+    # the private subnets' route table: the stack adds the S3 gateway endpoint to it
+    route_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    for subnet in subnets[:2]:
+        ec2.associate_route_table(RouteTableId=route_table, SubnetId=subnet)
     ssm = client("ssm")
     arns = {}
-    for name in ("database-url", "redis-url", "service-token", "smtp-password"):
+    for name in ("database-url", "service-token", "smtp-username", "smtp-password"):
         parameter = f"/alvin/staging/{name}"
         ssm.put_parameter(Name=parameter, Value=f"emulated-{name}", Type="SecureString")
         arns[name] = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter{parameter}"
     certificate = client("acm").request_certificate(DomainName="alvin.example.com")
+    # the Private CA of Service Connect TLS (the stack only names it; ECS would use it)
+    authority = client("acm-pca").create_certificate_authority(
+        CertificateAuthorityConfiguration={
+            "KeyAlgorithm": "EC_prime256v1",
+            "SigningAlgorithm": "SHA256WITHECDSA",
+            "Subject": {"CommonName": "alvin-staging-service-connect"},
+        },
+        CertificateAuthorityType="ROOT",
+        Tags=[{"Key": "AmazonECSManaged", "Value": "true"}],
+    )["CertificateAuthorityArn"]
     bucket = "alvin-staging-alb-logs"
     client("s3").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION}
@@ -153,13 +166,15 @@ def make_inputs(client: Any) -> Inputs:
         "region": REGION,
         "vpc_id": vpc,
         "private_subnet_ids": subnets[:2],
+        "private_route_table_ids": [route_table],
         "public_subnet_ids": subnets[2:],
         "certificate_arn": certificate["CertificateArn"],
         "alb_access_logs_bucket": bucket,
         "database_url_secret_arn": arns["database-url"],
-        "redis_url_secret_arn": arns["redis-url"],
         "service_token_secret_arn": arns["service-token"],
+        "smtp_username_secret_arn": arns["smtp-username"],
         "smtp_password_secret_arn": arns["smtp-password"],
+        "service_connect_tls_ca_arn": authority,
         "smtp_host": "email-smtp.eu-west-1.amazonaws.com",
         "email_from": "Alvin <no-reply@example.com>",
         # an environment that must be destroyable at the end
@@ -232,7 +247,10 @@ def _empty(value: Any) -> Any:
 def plan_changes(tf: Terraform) -> tuple[int, list[str], list[str]]:
     """Run plan; return its exit code, the changed attributes that are known emulator gaps, and
     the others ("address: attribute")."""
-    plan = tf.run("plan", "plan", "-input=false", "-detailed-exitcode", "-out=tfplan", check=False)
+    plan = tf.run(
+        "plan", "plan", "-input=false", "-detailed-exitcode", "-parallelism=20", "-out=tfplan",
+        check=False,
+    )  # fmt: skip
     if plan.returncode == 1:
         print(plan.stdout[-4000:] + plan.stderr[-4000:], flush=True)
         return 1, [], ["terraform plan failed"]

@@ -291,7 +291,11 @@ def test_the_graphql_terraform_file_declares_the_ecs_service(tmp_path: Path) -> 
     with (tmp_path / "deploy/terraform-ecs/reports-service.tf").open() as file:
         parsed = hcl2.load(file, serialization_options=options)
     modules = {name: body for block in parsed["module"] for name, body in block.items()}
-    assert set(modules) == {"reports_web"}
+    assert set(modules) == {"reports_web", "reports_migrate_execution_role"}
+    # the migration reads its secrets through an execution role of its own
+    role = modules["reports_migrate_execution_role"]
+    assert role["source"] == "./modules/task-execution-role"
+    assert role["secrets"] == "${local.reports_secrets}"
     service = modules["reports_web"]
     assert service["command"] == ["serve"]
     assert service["entry_point"] == ["reports-service"]
@@ -309,7 +313,10 @@ def test_the_terraform_file_declares_the_ecs_service(tmp_path: Path) -> None:
     with (tmp_path / "deploy/terraform-ecs/payment-methods-service.tf").open() as file:
         parsed = hcl2.load(file, serialization_options=options)
     modules = {name: body for block in parsed["module"] for name, body in block.items()}
+    assert "payment_methods_migrate_execution_role" in modules
     service = modules["payment_methods_grpc"]
+    assert service["service_connect"]["tls"] == "${local.service_connect_tls}"
+    assert "execution_role_arn" not in service  # the module makes the service's own role
     assert service["command"] == ["grpcserver"]
     assert service["entry_point"] == ["payment-methods-service"]
     assert "PaymentMethodsService" in str(service["health_check"])

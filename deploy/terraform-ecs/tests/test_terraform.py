@@ -129,6 +129,16 @@ def _literal_env_names(node: Any, path: str = "") -> list[tuple[str, str]]:
     return found
 
 
+def _local(locals_: dict[str, Any], reference: Any) -> Any:
+    """A `${local.x}` reference followed to its value (through locals naming locals)."""
+    while isinstance(reference, str) and re.fullmatch(r"\$\{local\.\w+\}", reference):
+        reference = locals_[reference[len("${local.") : -1]]
+    return reference
+
+
+SECRET_SOURCE = re.compile(r"^\$\{(var\.\w+_secret_arn|aws_secretsmanager_secret\.\w+\.arn)\}$")
+
+
 def test_secrets_are_never_plain_environment(
     root: dict[str, list[Any]], services: dict[str, dict[str, Any]]
 ) -> None:
@@ -139,14 +149,14 @@ def test_secrets_are_never_plain_environment(
     locals_ = _locals(root)
     for name, body in services.items():
         assert body["environment"].startswith("${local."), name
-        secrets = locals_[body["secrets"].removeprefix("${local.").removesuffix("}")]
+        secrets = _local(locals_, body["secrets"])
         assert secrets, name
         for value in secrets.values() if isinstance(secrets, dict) else []:
-            assert value.startswith("${var."), value
-            assert value.endswith("_secret_arn}"), value
-    user_secrets = str(locals_["user_service_secrets"])
-    for required in ("USER_SERVICE_DATABASE_URL", "USER_SERVICE_GRPC_SERVICE_TOKEN"):
-        assert required in user_secrets
+            assert SECRET_SOURCE.match(value), value
+    for family in ("user_grpc", "user_scheduler", "user_migrate"):
+        secrets = _local(locals_, locals_[f"{family}_secrets"])
+        for required in ("USER_SERVICE_DATABASE_URL", "USER_SERVICE_GRPC_SERVICE_TOKEN"):
+            assert required in secrets, family
     assert "GATEWAY_USER_SERVICE_TOKEN" in locals_["gateway_secrets"]
 
 
@@ -242,3 +252,161 @@ def test_tfvars_example_holds_no_secret_values() -> None:
             assert value.strip('"').startswith("arn:aws:"), name
     root_variables = {k for block in _load(ROOT)["variable"] for k in block}
     assert set(assignments) <= root_variables
+
+
+# --- hardening: encryption inside the VPC, credentials, least privilege ---------------------------
+
+EXECUTION_ROLE = ROOT / "modules" / "task-execution-role"
+
+
+def _variables(config: dict[str, list[Any]]) -> dict[str, dict[str, Any]]:
+    return {k: v for block in config["variable"] for k, v in block.items()}
+
+
+def _data(config: dict[str, list[Any]], kind: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for block in config.get("data", []):
+        found.update(block.get(kind, {}))
+    return found
+
+
+def _dynamic(block: dict[str, Any], name: str) -> dict[str, Any]:
+    """The content of a `dynamic "name"` block."""
+    found = [d[name] for d in block.get("dynamic", []) if name in d]
+    assert len(found) == 1, name
+    return _one(found[0]["content"])
+
+
+def test_service_connect_speaks_tls_with_a_private_ca(
+    root: dict[str, list[Any]], module: dict[str, list[Any]], services: dict[str, dict[str, Any]]
+) -> None:
+    # the module hands the CA, the infrastructure role and the key to every published service
+    service = _resources(module, "aws_ecs_service")["this"]
+    connect = _dynamic(service, "service_connect_configuration")
+    tls = _dynamic(_dynamic(connect, "service"), "tls")
+    assert tls["role_arn"] == "${tls.value.role_arn}"
+    assert tls["kms_key"] == "${tls.value.kms_key_arn}"
+    assert _one(tls["issuer_cert_authority"])["aws_pca_authority_arn"] == "${tls.value.ca_arn}"
+    # the root turns it on for every *_grpc service when a CA is given ...
+    for name in (n for n in SERVICES if n.endswith("_grpc")):
+        assert services[name]["service_connect"]["tls"] == "${local.service_connect_tls}", name
+    tls_local = _locals(root)["service_connect_tls"]
+    assert "var.service_connect_tls_ca_arn" in tls_local
+    assert "aws_iam_role.service_connect_tls[0].arn" in tls_local
+    role = _resources(root, "aws_iam_role")["service_connect_tls"]
+    assert "ecs.amazonaws.com" in str(_data(root, "aws_iam_policy_document")["ecs_assume"])
+    assert role["assume_role_policy"] == "${data.aws_iam_policy_document.ecs_assume.json}"
+    attachment = _resources(root, "aws_iam_role_policy_attachment")["service_connect_tls"]
+    assert attachment["policy_arn"].endswith(
+        "AmazonECSInfrastructureRolePolicyForServiceConnectTransportLayerSecurity"
+    )
+    # ... and production refuses to plan without one
+    namespace = _resources(root, "aws_service_discovery_http_namespace")["main"]
+    precondition = _one(_one(namespace["lifecycle"])["precondition"])
+    assert precondition["condition"] == (
+        '${var.environment != "production" || var.service_connect_tls_ca_arn != null}'
+    )
+    variable = _variables(root)["service_connect_tls_ca_arn"]
+    assert "acm-pca" in _one(variable["validation"])["condition"]
+
+
+def test_the_worker_logs_in_to_smtp_over_starttls(root: dict[str, list[Any]]) -> None:
+    locals_ = _locals(root)
+    environment = locals_["user_service_environment"]
+    assert environment["USER_SERVICE_SMTP_STARTTLS"] == "${tostring(var.smtp_starttls)}"
+    assert _variables(root)["smtp_starttls"]["default"] is True
+    worker = locals_["user_worker_secrets"]
+    assert "USER_SERVICE_SMTP_USERNAME = var.smtp_username_secret_arn" in worker
+    assert "USER_SERVICE_SMTP_PASSWORD = var.smtp_password_secret_arn" in worker
+    # the other processes send no email: no SMTP credential
+    for family in ("user_grpc", "user_scheduler", "user_migrate"):
+        assert "SMTP" not in str(_local(locals_, locals_[f"{family}_secrets"])), family
+    # only the worker may open SMTP connections
+    smtp = _resources(root, "aws_vpc_security_group_egress_rule")["worker_smtp"]
+    assert smtp["security_group_id"] == "${aws_security_group.user_worker.id}"
+
+
+def test_services_connect_as_the_application_role_with_verify_full(
+    root: dict[str, list[Any]],
+) -> None:
+    locals_ = _locals(root)
+    app_url = "${aws_secretsmanager_secret.app_database_url.arn}"
+    runtime = _local(locals_, locals_["user_grpc_secrets"])
+    assert runtime["USER_SERVICE_DATABASE_URL"] == app_url
+    assert _local(locals_, locals_["user_scheduler_secrets"]) == runtime
+    assert "local.user_service_runtime_secrets" in locals_["user_worker_secrets"]
+    # the owner's URL reaches the migration only, with the application role's URL as its hook
+    migrate = locals_["user_migrate_secrets"]
+    assert migrate["USER_SERVICE_DATABASE_URL"] == "${var.database_url_secret_arn}"
+    assert migrate["USER_SERVICE_APP_DATABASE_URL"] == app_url
+    every_family = str({k: v for k, v in locals_.items() if k.endswith("_secrets")})
+    assert every_family.count("var.database_url_secret_arn") == 1
+    url = _resources(root, "aws_secretsmanager_secret_version")["app_database_url"]
+    assert url["secret_string"].startswith("postgresql://${var.app_database_user}:")
+    assert "sslmode=verify-full&sslrootcert=${var.rds_ca_bundle_path}" in url["secret_string"]
+    assert _variables(root)["app_database_user"]["default"] != "alvin"  # not the master user
+    sources = "".join(path.read_text() for path in ROOT.glob("*.tf"))
+    assert "sslmode=require" not in sources
+
+
+def test_redis_requires_an_auth_token_over_tls(root: dict[str, list[Any]]) -> None:
+    redis = _resources(root, "aws_elasticache_replication_group")["main"]
+    assert redis["transit_encryption_enabled"] is True
+    assert redis["auth_token"] == "${terraform_data.redis_auth_token.output}"
+    assert "CKV_AWS_31" not in (ROOT / "data.tf").read_text()  # checkov checks the token again
+    token = _resources(root, "terraform_data")["redis_auth_token"]
+    assert "aws_secretsmanager_random_password" in token["input"]
+    assert "input" in str(_one(token["lifecycle"])["ignore_changes"])
+    url = _resources(root, "aws_secretsmanager_secret_version")["redis_url"]
+    assert url["secret_string"].startswith("rediss://:${terraform_data.redis_auth_token.output}@")
+    for family in ("user_grpc", "user_scheduler", "user_migrate"):
+        secrets = _local(_locals(root), _locals(root)[f"{family}_secrets"])
+        assert secrets["USER_SERVICE_REDIS_URL"] == "${aws_secretsmanager_secret.redis_url.arn}"
+    assert "redis_url_secret_arn" not in _variables(root)
+
+
+def test_each_task_family_has_an_execution_role_of_its_own(
+    root: dict[str, list[Any]], module: dict[str, list[Any]]
+) -> None:
+    # no shared execution role in the root, none taken as input by the module
+    assert "execution" not in _resources(root, "aws_iam_role")
+    assert "execution_role_arn" not in _variables(module)
+    role = next(block["execution_role"] for block in module["module"] if "execution_role" in block)
+    assert role["source"] == "../task-execution-role"
+    assert role["secrets"] == "${var.secrets}"
+    task = _resources(module, "aws_ecs_task_definition")["this"]
+    assert task["execution_role_arn"] == "${module.execution_role.arn}"
+    migrate = _resources(root, "aws_ecs_task_definition")["migrate"]
+    assert migrate["execution_role_arn"] == "${module.migrate_execution_role.arn}"
+    migrate_role = next(
+        block["migrate_execution_role"]
+        for block in root["module"]
+        if "migrate_execution_role" in block
+    )
+    assert migrate_role["secrets"] == "${local.user_migrate_secrets}"
+    # the role reads exactly the ARNs of the family's secrets
+    execution = _load(EXECUTION_ROLE)
+    policy = _one(_data(execution, "aws_iam_policy_document")["secrets"]["statement"])
+    assert policy["resources"] == "${local.secret_arns}"
+    assert "values(var.secrets)" in _locals(execution)["secret_arns"]
+
+
+def test_tasks_reach_aws_apis_through_vpc_endpoints_only(root: dict[str, list[Any]]) -> None:
+    egress = _resources(root, "aws_vpc_security_group_egress_rule")
+    open_https = [
+        name
+        for name, rule in egress.items()
+        if rule.get("cidr_ipv4") == "0.0.0.0/0" and 443 in (rule["from_port"], rule["to_port"])
+    ]
+    assert open_https == []
+    endpoints = _resources(root, "aws_vpc_endpoint")
+    interface = endpoints["interface"]
+    assert interface["vpc_endpoint_type"] == "Interface"
+    assert interface["private_dns_enabled"] is True
+    wanted = {"ecr.api", "ecr.dkr", "logs", "secretsmanager", "ssm"}
+    assert wanted <= set(re.findall(r'"([a-z.]+)"', _locals(root)["interface_endpoints"]))
+    assert endpoints["s3"]["vpc_endpoint_type"] == "Gateway"
+    assert egress["tasks_to_endpoints"]["referenced_security_group_id"] == (
+        "${aws_security_group.endpoints.id}"
+    )
+    assert egress["tasks_to_s3"]["prefix_list_id"] == "${aws_vpc_endpoint.s3.prefix_list_id}"

@@ -1,4 +1,5 @@
-# One ECS service on Fargate: log group, task definition, service, optional autoscaling.
+# One ECS service on Fargate: its own execution role (exactly its secrets), log group, task
+# definition, service (optionally published through Service Connect, with TLS), optional autoscaling.
 #
 # Image drift: Terraform registers the first task definition revision. After that the deploy
 # command (deploy/ecs-deploy, `alvin-ecs-deploy`) registers new revisions with new images and
@@ -62,6 +63,16 @@ locals {
   }
 }
 
+# the service's own execution role: it may read exactly var.secrets
+module "execution_role" {
+  source = "../task-execution-role"
+
+  name         = local.full_name
+  secrets      = var.secrets
+  kms_key_arns = var.secrets_kms_key_arns
+  tags         = var.tags
+}
+
 resource "aws_cloudwatch_log_group" "this" {
   name              = "/ecs/${local.full_name}"
   retention_in_days = var.log_retention_days
@@ -75,7 +86,7 @@ resource "aws_ecs_task_definition" "this" {
   network_mode             = "awsvpc"
   cpu                      = var.cpu
   memory                   = var.memory
-  execution_role_arn       = var.execution_role_arn
+  execution_role_arn       = module.execution_role.arn
   task_role_arn            = var.task_role_arn
   container_definitions    = jsonencode([local.container_definition])
 
@@ -142,6 +153,17 @@ resource "aws_ecs_service" "this" {
           client_alias {
             port     = coalesce(service.value.client_port, var.container_port)
             dns_name = coalesce(service.value.discovery_name, var.name)
+          }
+
+          dynamic "tls" {
+            for_each = service.value.tls == null ? [] : [service.value.tls]
+            content {
+              kms_key  = tls.value.kms_key_arn
+              role_arn = tls.value.role_arn
+              issuer_cert_authority {
+                aws_pca_authority_arn = tls.value.ca_arn
+              }
+            }
           }
         }
       }

@@ -17,3 +17,8 @@ output "log_group_name" {
   description = "CloudWatch log group of the service."
   value       = aws_cloudwatch_log_group.this.name
 }
+
+output "execution_role_arn" {
+  description = "ARN of the service's own task execution role (reads only the service's secrets)."
+  value       = module.execution_role.arn
+}

@@ -88,8 +88,8 @@ variable "secrets" {
   }
 }
 
-variable "secret_arns" {
-  description = "ARNs (without JSON-key suffixes) that the execution role may read for this service's secrets."
+variable "secrets_kms_key_arns" {
+  description = "Customer-managed KMS keys that encrypt the secrets: the service's own execution role may decrypt with them."
   type        = list(string)
   default     = []
 }
@@ -124,11 +124,6 @@ variable "stop_timeout" {
     condition     = var.stop_timeout >= 2 && var.stop_timeout <= 120
     error_message = "stop_timeout must be between 2 and 120 seconds."
   }
-}
-
-variable "execution_role_arn" {
-  description = "Task execution role (pulls the image, reads secrets, writes logs)."
-  type        = string
 }
 
 variable "task_role_arn" {
@@ -190,13 +185,20 @@ variable "health_check_grace_period_seconds" {
 }
 
 variable "service_connect" {
-  description = "Optional Service Connect: namespace ARN; with port_name the service is published under discovery_name (app_protocol grpc for gRPC services), without it the service is a client only."
+  description = "Optional Service Connect: namespace ARN; with port_name the service is published under discovery_name (app_protocol grpc for gRPC services), without it the service is a client only; tls: the Private CA, the ECS infrastructure role that may use it and the KMS key of the issued keys."
   type = object({
     namespace_arn  = string
     port_name      = optional(string)
     app_protocol   = optional(string, "http")
     discovery_name = optional(string)
     client_port    = optional(number)
+    # TLS between the Service Connect proxies, certificates from an AWS Private CA (published
+    # services only; clients trust the CA through the namespace)
+    tls = optional(object({
+      ca_arn      = string
+      role_arn    = string
+      kms_key_arn = optional(string)
+    }))
   })
   default = null
 
