@@ -1,0 +1,91 @@
+"""CPU per request: the CPU each process a request goes through spent per request during a
+``wrk`` run (read from /proc), and the bound it puts on the gateway's throughput ratio.
+
+On one machine the gateway cannot exceed bare CPU / (gateway + user-service + PostgreSQL CPU)
+times the bare endpoint's rate; the report prints that bound next to the measured ratio.
+"""
+
+from __future__ import annotations
+
+import resource
+from pathlib import Path
+
+from harness import Results, Stack, run_wrk
+
+
+def _role(name: str, cmdline: str) -> str | None:
+    if name == "wrk":
+        return "wrk"
+    if name.startswith("postgres"):
+        return "postgres"
+    if "grpcserver" in cmdline:
+        return "user-service"
+    if "gateway_graphql.app" in cmdline:
+        return "gateway"
+    if "bare_app" in cmdline:
+        return "bare"
+    return None
+
+
+def _cpu_snapshot(stack: Stack) -> dict[int, tuple[str, float]]:
+    """pid -> (role, CPU seconds so far) for this run's processes that a request goes through.
+
+    The stack's processes, this script's children (wrk, the bare server) and the stack's own
+    PostgreSQL (the postmaster started on its data folder, and its backends).
+    """
+    import psutil
+
+    procs = stack.children()
+    procs += psutil.Process().children(recursive=True)
+    data_dir = str(stack.data_dir)
+    for proc in psutil.process_iter(["cmdline"]):
+        if any(data_dir in part for part in proc.info["cmdline"] or ()):
+            procs += [proc, *proc.children(recursive=True)]
+    snapshot = {}
+    for proc in procs:
+        try:
+            role = _role(proc.name(), " ".join(proc.cmdline()))
+            if role:
+                times = proc.cpu_times()
+                snapshot[proc.pid] = (role, times.user + times.system)
+        except psutil.Error:
+            continue
+    return snapshot
+
+
+def wrk_with_cpu(
+    stack: Stack, label: str, url: str, script: Path, *, connections: int, duration: int
+) -> tuple[dict[str, float], dict[str, float]]:
+    """``run_wrk`` plus the CPU milliseconds each role spent per request during the run."""
+    before = _cpu_snapshot(stack)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    figures = run_wrk(label, url, script, connections, duration)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, reaped by now
+    spent: dict[str, float] = {
+        "wrk": children.ru_utime
+        + children.ru_stime
+        - children_before.ru_utime
+        - children_before.ru_stime
+    }
+    for pid, (role, seconds) in _cpu_snapshot(stack).items():
+        spent[role] = spent.get(role, 0.0) + seconds - before.get(pid, (role, 0.0))[1]
+    requests = max(figures["rps"] * duration, 1.0)
+    return figures, {role: cpu / requests * 1000 for role, cpu in spent.items()}
+
+
+def report_cpu(results: Results, cpu: dict[str, dict[str, float]]) -> None:
+    """The CPU figures of the gateway load (at 8 connections) as figures without a target."""
+    results.figures["cpu_ms_per_request_at_8"] = cpu
+    for name, spent in cpu.items():
+        parts = ", ".join(f"{role} {ms:.2f}" for role, ms in sorted(spent.items()) if ms >= 0.005)
+        results.info.append((f"CPU ms per request at 8 conn, {name}", parts))
+    own = {role: ms for role, ms in cpu.get("gateway", {}).items() if role != "wrk"}
+    bare_ms = cpu.get("bare", {}).get("bare")
+    if own and bare_ms:
+        results.info.append(
+            (
+                "throughput ratio bound on one machine",
+                f"bare {bare_ms:.2f} ms / (gateway + user-service + postgres) "
+                f"{sum(own.values()):.2f} ms = {bare_ms / sum(own.values()):.2f}x",
+            )
+        )
