@@ -145,3 +145,67 @@ def test_import_contracts_cover_web(service: Path) -> None:
         assert any(f"{pkg}.web" in layer for layer in layers), pyproject
         api_guard = next(c for c in contracts if c.get("forbidden_modules") == [f"{pkg}.api"])
         assert f"{pkg}.web" in api_guard["source_modules"], pyproject
+
+
+# --- the client the gateway gets for a new gRPC service (``new-service NAME``) ---------------------
+
+CLIENT_TEMPLATES = ns.TEMPLATES / ns.GRPC / "services" / "gateway-graphql"
+
+
+def _rendered(template: Path) -> ast.Module:
+    return ast.parse(ns.render(template.read_text(), ns.ServiceNames("billing")))
+
+
+def _client_class(module: ast.Module) -> ast.ClassDef:
+    (client,) = (
+        node
+        for node in module.body
+        if isinstance(node, ast.ClassDef) and node.name.endswith("ServiceClient")
+    )
+    return client
+
+
+def _connect_signature(client: ast.ClassDef) -> list[tuple[str, str | None]]:
+    connect = next(
+        node for node in client.body if isinstance(node, ast.FunctionDef) and node.name == "connect"
+    )
+    args = connect.args
+    keywords = [
+        (arg.arg, ast.unparse(default) if default is not None else None)
+        for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+    ]
+    return [(arg.arg, None) for arg in args.args] + keywords
+
+
+def test_the_gateway_client_template_is_shaped_like_the_user_service_client() -> None:
+    gateway = ast.parse((GATEWAY_PACKAGE / "remote" / "user_service.py").read_text())
+    template = _rendered(CLIENT_TEMPLATES / "src/gateway_graphql/remote/__svc___service.py.tmpl")
+    # connect() takes the same options with the same defaults (deadline, retries, TLS, replicas)
+    assert _connect_signature(_client_class(template)) == _connect_signature(_client_class(gateway))
+    for module in (gateway, template):
+        assert ast.unparse(_client_class(module).bases[0]).startswith("BaseClient[")
+        names = {
+            node.name if isinstance(node, ast.FunctionDef) else ast.unparse(node.target)
+            for node in module.body
+            if isinstance(node, ast.FunctionDef | ast.AnnAssign)
+        }
+        assert {"SERVICE_NAME", "retry_methods"} <= names
+
+
+def test_the_gateway_client_test_template_imports_what_tests_support_has() -> None:
+    template = _rendered(CLIENT_TEMPLATES / "tests/test_remote___svc___service.py.tmpl")
+    imports = [
+        node
+        for node in template.body
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("support.")
+    ]
+    assert imports, "the client's test uses the gateway's tests/support helpers"
+    for node in imports:
+        assert node.module is not None
+        helper = GATEWAY / "tests" / Path(*node.module.split(".")).with_suffix(".py")
+        defined = {
+            n.name
+            for n in ast.parse(helper.read_text()).body
+            if isinstance(n, ast.FunctionDef | ast.ClassDef)
+        }
+        assert {alias.name for alias in node.names} <= defined, helper
