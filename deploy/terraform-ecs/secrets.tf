@@ -32,7 +32,8 @@ resource "terraform_data" "app_database_password" {
   }
 }
 
-# USER_SERVICE_REDIS_URL: TLS (rediss://) with the AUTH token
+# USER_SERVICE_REDIS_URL: TLS (rediss://, the server certificate verified: redis-py, kombu and the
+# Celery result backend read ssl_cert_reqs from the URL) with the AUTH token
 resource "aws_secretsmanager_secret" "redis_url" {
   #checkov:skip=CKV2_AWS_57:the AUTH token is replaced with Terraform (README, Rotating the generated credentials): ElastiCache and this secret change together
   name        = "${local.name}/user-service/redis-url"
@@ -42,7 +43,7 @@ resource "aws_secretsmanager_secret" "redis_url" {
 
 resource "aws_secretsmanager_secret_version" "redis_url" {
   secret_id     = aws_secretsmanager_secret.redis_url.id
-  secret_string = "rediss://:${terraform_data.redis_auth_token.output}@${aws_elasticache_replication_group.main.primary_endpoint_address}:6379/0" # pragma: allowlist secret
+  secret_string = "rediss://:${terraform_data.redis_auth_token.output}@${aws_elasticache_replication_group.main.primary_endpoint_address}:6379/0?ssl_cert_reqs=required" # pragma: allowlist secret
 }
 
 # USER_SERVICE_DATABASE_URL of the services: the application role, the server certificate verified

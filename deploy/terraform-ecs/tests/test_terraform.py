@@ -359,6 +359,7 @@ def test_redis_requires_an_auth_token_over_tls(root: dict[str, list[Any]]) -> No
     assert "input" in str(_one(token["lifecycle"])["ignore_changes"])
     url = _resources(root, "aws_secretsmanager_secret_version")["redis_url"]
     assert url["secret_string"].startswith("rediss://:${terraform_data.redis_auth_token.output}@")
+    assert url["secret_string"].endswith(":6379/0?ssl_cert_reqs=required")
     for family in ("user_grpc", "user_scheduler", "user_migrate"):
         secrets = _local(_locals(root), _locals(root)[f"{family}_secrets"])
         assert secrets["USER_SERVICE_REDIS_URL"] == "${aws_secretsmanager_secret.redis_url.arn}"
