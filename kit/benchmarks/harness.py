@@ -39,6 +39,7 @@ DEV_TOKEN = "dev-service-token"  # the services' development default (run_stack.
 SINGLE = "query One($id: ID!) { user(id: $id) { id displayName } }"
 BATCH = "{ users(first: 100) { edges { node { id displayName invitedBy { id displayName } } } } }"
 LEVELS = (1, 8, 32)
+PASSWORD = "correct horse battery"  # pragma: allowlist secret - the benchmark users' password
 STACK_READY_S = 180  # seeding the demo users hashes each password
 
 

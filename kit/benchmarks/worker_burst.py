@@ -8,7 +8,7 @@ import time
 import uuid
 from pathlib import Path
 
-from harness import DEV_TOKEN, Results, Stack, percentile, stack_env
+from harness import DEV_TOKEN, PASSWORD, Results, Stack, percentile, stack_env
 
 
 def _delivered(mail_dir: Path) -> dict[str, float]:
@@ -50,7 +50,7 @@ def bench_worker(stack: Stack, results: Results, count: int) -> None:
         email = f"{prefix}-{n}@example.com"
         reply = stub.CreateUser(
             user_service_pb2.CreateUserRequest(
-                email=email, password="correct horse battery", display_name=f"Burst {n}"
+                email=email, password=PASSWORD, display_name=f"Burst {n}"
             ),
             timeout=60,
         )
