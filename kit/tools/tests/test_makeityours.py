@@ -104,8 +104,9 @@ def _new_service(kit: Path, *args: str) -> None:
 def test_new_service_in_the_renamed_kit(renamed_kit: Path, envdir: str) -> None:
     _new_service(renamed_kit, "billing")
     service = renamed_kit / "services/billing-service"
-    for layer in ("api", "app", "commands", "db", "lib", "remote", "service", "tasks", "test"):
+    for layer in ("api", "app", "commands", "db", "remote", "service", "tasks"):
         assert (service / "src/billing_service" / layer / "__init__.py").is_file()
+    assert (service / "src/billing_service/app/bootstrap.py").is_file()
     assert (renamed_kit / f"proto/{NEW_NAME}/billing/v1/billing_service.proto").is_file()
     # and a GraphQL service with its own database next to it
     _new_service(renamed_kit, "reports", "--graphql")
