@@ -1,13 +1,13 @@
 """The composition root: the objects a process uses are built here, once, and handed in.
 
-:func:`bootstrap` builds a :class:`Container` from settings and nothing else: no logging set up,
-no metrics served, no module configured. Whatever is passed in (a database, the business rules'
-parameters, a mailer, an id generator, a clock) is used instead of the one settings describe, which
-is how tests run the service on their own parts. :func:`start_process` is what each entry point
-(gRPC server, worker, scheduler, the CLI commands) calls: logging and tracing for the process,
-then :func:`bootstrap`, then the engine's instrumentation and the process's metrics. The entry points hand the
-container's objects to the servicer (``app.server``), the Celery app (``app.worker``) and the
-scheduler (``app.scheduler``).
+:func:`bootstrap` builds a :class:`Container` from settings: the database, the business rules'
+parameters, the mailer, the id generator (a worker id leased on the database) and the clock. It
+sets up no logging, serves no metrics and configures no module. Whatever is passed in is used
+instead of the part settings describe, which is how tests run the service on their own parts.
+:func:`start_process` is what each entry point (gRPC server, worker, scheduler, the CLI commands)
+calls: logging and tracing for the process, then :func:`bootstrap`, then the engine's
+instrumentation and the process's metrics. The entry points hand the container's objects to the
+servicer (``app.server``), the Celery app (``app.worker``) and the scheduler (``app.scheduler``).
 """
 
 from __future__ import annotations
