@@ -135,7 +135,7 @@ def terraform_static(session: nox.Session) -> None:
             session.warn(f"terraform init and validate SKIPPED: {source}")
         else:
             session.log(f"AWS provider from {source}")
-            for folder in [TERRAFORM_ECS, TERRAFORM_ECS / "modules" / "ecs-service"]:
+            for folder in [TERRAFORM_ECS, *sorted((TERRAFORM_ECS / "modules").iterdir())]:
                 # .terraform goes to a temporary folder, not into the working tree
                 env = {"TF_DATA_DIR": str(Path(session.create_tmp()) / f"tf-{folder.name}")}
                 chdir = f"-chdir={folder}"

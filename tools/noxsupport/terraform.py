@@ -38,6 +38,9 @@ def aws_provider_init_args() -> tuple[list[str] | None, str]:
     for mirror in implied:
         if (mirror / AWS_PROVIDER).is_dir():
             return [], f"the implied local mirror {mirror}"
+    for mirror in TF_PLUGIN_DIRS:
+        if (mirror / AWS_PROVIDER).is_dir():
+            return ["-plugin-dir", str(mirror)], f"the machines' provider mirror {mirror}"
     return None, (
         "no AWS provider mirror (set TF_PLUGIN_DIR, or a filesystem_mirror in the CLI "
         "configuration); the registry cannot be reached from here"
