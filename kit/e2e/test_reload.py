@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from conftest import LocalStack, started_stack
+
+from kit.stack import http_ok
 
 pytestmark = pytest.mark.local_stack
 
@@ -44,19 +44,7 @@ class ReloadingStack:
     marks: Path
 
     def ready(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.stack.gateway_url}/readyz", timeout=2) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
-
-    def wait_until(self, condition: str, check: Callable[[], bool], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while not check():
-            log = self.stack.log()[-5000:]
-            assert self.stack.process.poll() is None, f"the stack exited:\n{log}"
-            assert time.monotonic() < deadline, f"{condition}: not in {timeout}s\n{log}"
-            time.sleep(0.2)  # polling interval
+        return http_ok(f"{self.stack.gateway_url}/readyz")
 
     def marked_commands(self) -> list[str]:
         return [path.read_text() for path in self.marks.iterdir() if path.stat().st_size]
@@ -98,7 +86,7 @@ def test_an_edited_module_restarts_the_processes_that_run_it(
         commands = stack.marked_commands()
         return all(any(test(c) for c in commands) for test in wanted.values())
 
-    stack.wait_until("grpc, worker, scheduler and gateway restarted", restarted, timeout=90)
-    stack.wait_until("the restarted stack is ready", stack.ready, timeout=60)
+    stack.stack.wait_until("grpc, worker, scheduler and gateway restarted", restarted, timeout=90)
+    stack.stack.wait_until("the restarted stack is ready", stack.ready, timeout=60)
     # The SMTP catcher is not restarted (it keeps the mail it caught).
     assert not [c for c in stack.marked_commands() if " smtp" in c]

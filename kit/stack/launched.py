@@ -12,7 +12,7 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,6 +116,22 @@ class LaunchedStack:
                 continue
         return found
 
+    def wait_until(self, what: str, check: Callable[[], bool], timeout: float) -> None:
+        """Poll ``check`` while the stack runs; the log's tail in the error when the stack
+        exits (at once) or the deadline passes."""
+
+        def checked() -> bool:
+            if self.process.poll() is not None:
+                raise Exited(f"the stack exited:\n{self.log()[-5000:]}")
+            return check()
+
+        try:
+            wait_for(what, checked, timeout, interval=0.2)
+        except Exited:
+            raise
+        except AssertionError as error:
+            raise AssertionError(f"{error}\n{self.log()[-5000:]}") from None
+
     def environ_of(self, name: str) -> dict[str, str]:
         """The environment process ``name`` runs with (every setting, as the process sees it)."""
         for proc in self.processes_of(name):
@@ -200,20 +216,13 @@ def started_stack(
 
 def wait_ready(stack: LaunchedStack, timeout: float) -> None:
     """Poll the gateway's /readyz and the gRPC health check until both pass."""
-
-    def ready() -> bool:
-        if stack.process.poll() is not None:
-            raise Exited(f"the stack exited early:\n{stack.log()[-5000:]}")
-        return http_ok(f"{stack.gateway_url}/readyz") and (
-            grpc_health(stack.grpc_target) == "SERVING"
-        )
-
-    try:
-        wait_for("the stack ready", ready, timeout, interval=0.2)
-    except Exited:
-        raise
-    except AssertionError as error:
-        raise AssertionError(f"{error}\n{stack.log()[-5000:]}") from None
+    stack.wait_until(
+        "the stack ready",
+        lambda: (
+            http_ok(f"{stack.gateway_url}/readyz") and grpc_health(stack.grpc_target) == "SERVING"
+        ),
+        timeout,
+    )
 
 
 def stop(stack: LaunchedStack, timeout: float) -> None:

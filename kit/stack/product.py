@@ -1,7 +1,7 @@
 """The product's definition of the local stack, read from ``deploy/local/run_stack.py``.
 
 run_stack.py is a script (``nox -s up``), not a package: it is loaded here once by path, and every
-suite takes from it the process table (name -> command), the migrate and seed commands and the
+suite takes from it the process table (name -> command), the migrate command, the launcher and the
 processes' environment, so none of them spells a command of its own.
 """
 
@@ -58,16 +58,6 @@ def command(name: str, env: Mapping[str, str]) -> list[str]:
 def migrate_command() -> list[str]:
     """The command that brings the database schema up to date."""
     return list(run_stack().MIGRATE)
-
-
-def seed_command(users: int) -> list[str]:
-    """The command that adds ``users`` demo users."""
-    return list(run_stack().seed_command(users))
-
-
-def process_env(env: Mapping[str, str], name: str) -> dict[str, str]:
-    """The environment of process ``name`` (its own metrics port, as run_stack.py gives it)."""
-    return dict(run_stack().process_env(env, name))
 
 
 def port_in_use(port: int) -> bool:
