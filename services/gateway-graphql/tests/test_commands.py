@@ -164,5 +164,7 @@ def test_runserver_serves_graphiql_in_development(
         request = urllib.request.Request(f"{base}/graphql", headers={"Accept": "text/html"})
         with urllib.request.urlopen(request, timeout=5) as response:
             assert "graphiql-config" in response.read().decode()
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, not Ctrl-C's SIGINT: a suite started in the background by a shell (`nox ... &`)
+        # passes SIGINT on ignored to its children (POSIX), and the server would never see it.
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
