@@ -135,6 +135,16 @@ def test_success_resets_the_email_counter(db: Session, make_user: MakeUser, deps
     assert auth.authenticate(deps, email="e@example.com", password=DEFAULT_PASSWORD)
 
 
+def test_successful_logins_do_not_count_against_the_address(
+    db: Session, make_user: MakeUser, deps: Deps
+) -> None:
+    make_user(email="g@example.com")
+    for _ in range(TEST_CONFIG.throttle_max_failures_per_ip + 1):
+        assert auth.authenticate(
+            deps, email="g@example.com", password=DEFAULT_PASSWORD, client_ip="9.9.9.9"
+        )
+
+
 def test_rehash_when_parameters_change(db: Session, make_user: MakeUser, deps: Deps) -> None:
     user = make_user(email="f@example.com")
     old_hash = user.password_hash

@@ -80,7 +80,7 @@ def authenticate(
     keys = [email_key] + ([f"ip:{client_ip[:64]}"] if client_ip else [])
     now = deps.clock()
     session = deps.database.session()
-    _check_throttle(session, config, keys, now)
+    windows = _count_attempt(session, config, keys, now)
 
     user = user_repo.get_user_by_email(session, normalized) if normalized else None
     hasher = config.hasher
@@ -92,10 +92,7 @@ def authenticate(
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or user is None or not user.is_active:
-        with transaction(session):
-            for key in keys:
-                throttle_repo.register_failure(session, key, now, config.throttle_window)
-        raise Unauthenticated(INVALID_CREDENTIALS)
+        raise Unauthenticated(INVALID_CREDENTIALS)  # counted by _count_attempt already
 
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + config.session_ttl
@@ -104,6 +101,8 @@ def authenticate(
             user.password_hash = hasher.hash(password)
         user.last_login_at = now
         throttle_repo.reset(session, email_key)
+        for key in keys[1:]:  # the address keeps its other failures
+            throttle_repo.forgive(session, key, windows[key])
         session_repo.add_session(
             session,
             UserSession(
@@ -118,20 +117,35 @@ def authenticate(
     return LoginResult(token=token, expires_at=expires_at, user=user)
 
 
-def _check_throttle(
+def _count_attempt(
     session: Session, config: ServiceConfig, keys: list[str], now: datetime
-) -> None:
+) -> dict[str, datetime]:
+    """Count the attempt as a failure of each key before its password is checked.
+
+    Committed before the slow check, so concurrent attempts cannot all pass a limit they read
+    at the same time: each upsert waits for the previous attempt's commit on the same counter.
+    An attempt over a limit is refused and its counts rolled back (a refused attempt checks no
+    password and counts nothing). Returns each key's window start, for a success to take its
+    count back.
+    """
     limits = {
         "email": config.throttle_max_failures_per_email,
         "ip": config.throttle_max_failures_per_ip,
     }
-    counters = throttle_repo.current(session, keys, now - config.throttle_window)
-    for key, row in counters.items():
-        if row.failures >= limits[key.split(":", 1)[0]]:
-            retry_after = (row.window_start + config.throttle_window - now).total_seconds()
-            raise ResourceExhausted(
-                "Too many failed logins; try again later.", retry_after=max(1.0, retry_after)
+    windows: dict[str, datetime] = {}
+    with transaction(session):
+        # One lock order for every request (sorted keys): two logins never wait on each other.
+        for key in sorted(keys):
+            failures, window_start = throttle_repo.count_failure(
+                session, key, now, config.throttle_window
             )
+            if failures > limits[key.split(":", 1)[0]]:
+                retry_after = (window_start + config.throttle_window - now).total_seconds()
+                raise ResourceExhausted(
+                    "Too many failed logins; try again later.", retry_after=max(1.0, retry_after)
+                )
+            windows[key] = window_start
+    return windows
 
 
 def validate_session(deps: Deps, token: str, *, refresh: bool = False) -> SessionInfo:

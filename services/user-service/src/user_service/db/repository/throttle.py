@@ -1,39 +1,58 @@
-"""Failed-login counters (fixed windows, one atomic upsert per failure)."""
+"""Failed-login counters (fixed windows, one atomic upsert per attempt).
+
+A login counts its attempt before the password is checked (:func:`count_failure`): the upsert
+locks the counter's row until the transaction ends, so concurrent attempts are counted one after
+the other and each sees the attempts before it. A successful login then takes its count back
+(:func:`reset`, :func:`forgive`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, select
+from sqlalchemy import case, delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from user_service.db.models import AuthThrottle
 
 
-def current(
-    session: Session, keys: Sequence[str], window_start_after: datetime
-) -> dict[str, AuthThrottle]:
-    """Counters of ``keys`` whose window started after ``window_start_after`` (still open)."""
-    stmt = select(AuthThrottle).where(
-        AuthThrottle.key.in_(keys), AuthThrottle.window_start > window_start_after
-    )
-    return {row.key: row for row in session.scalars(stmt)}
+def count_failure(
+    session: Session, key: str, now: datetime, window: timedelta
+) -> tuple[int, datetime]:
+    """Count one failure for ``key`` (a new window when the previous one ended).
 
-
-def register_failure(session: Session, key: str, now: datetime, window: timedelta) -> None:
-    """Count one failure for ``key``, opening a new window when the previous one ended."""
+    Returns the window's failures, this one included, and its start. The row stays locked until
+    the session's transaction ends.
+    """
     expired = AuthThrottle.window_start <= now - window
-    stmt = insert(AuthThrottle).values(key=key, window_start=now, failures=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[AuthThrottle.key],
-        set_={
-            "failures": case((expired, 1), else_=AuthThrottle.failures + 1),
-            "window_start": case((expired, now), else_=AuthThrottle.window_start),
-        },
+    stmt = (
+        insert(AuthThrottle)
+        .values(key=key, window_start=now, failures=1)
+        .on_conflict_do_update(
+            index_elements=[AuthThrottle.key],
+            set_={
+                "failures": case((expired, 1), else_=AuthThrottle.failures + 1),
+                "window_start": case((expired, now), else_=AuthThrottle.window_start),
+            },
+        )
+        .returning(AuthThrottle.failures, AuthThrottle.window_start)
     )
-    session.execute(stmt)
+    failures, window_start = session.execute(stmt).one()
+    return failures, window_start
+
+
+def forgive(session: Session, key: str, window_start: datetime) -> None:
+    """Take back one failure counted for ``key`` in the window that started at ``window_start``."""
+    session.execute(
+        update(AuthThrottle)
+        .where(
+            AuthThrottle.key == key,
+            AuthThrottle.window_start == window_start,
+            AuthThrottle.failures > 0,
+        )
+        .values(failures=AuthThrottle.failures - 1)
+    )
 
 
 def reset(session: Session, key: str) -> None:
