@@ -213,6 +213,14 @@ def test_password_change_checks_current_and_revokes_every_session(
             deps, user_id=user.id, current_password=DEFAULT_PASSWORD, new_password="short"
         )
     assert weak.value.violations[0].field == "new_password"
+    with pytest.raises(InvalidArgument) as common:
+        auth.change_password(
+            deps, user_id=user.id, current_password=DEFAULT_PASSWORD, new_password="wethepeople"
+        )
+    assert (common.value.violations[0].field, common.value.violations[0].description) == (
+        "new_password",
+        "is too common",
+    )
     auth.validate_session(deps, first.token)  # failed attempts changed nothing
 
     auth.change_password(

@@ -10,6 +10,7 @@ from alvin_python_lib.errors import AlreadyExists, InvalidArgument, NotFound
 from user_service.db.models import OutboxMessage, User
 from user_service.service import users
 from user_service.service.deps import Deps
+from user_service.service.validation import password_violations
 
 
 def _fields(error: InvalidArgument) -> set[str]:
@@ -53,6 +54,28 @@ def test_password_policy(db: Session, password: str, reason: str, deps: Deps) ->
     (violation,) = info.value.violations
     assert violation.field == "password"
     assert reason in violation.description
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "wethepeople",  # entry 29,384 of the 30,000 common passwords
+        "WeThePeople",  # case does not matter
+        "wethepeople2026!",  # nor digits and symbols appended
+    ],
+)
+def test_a_password_deep_in_the_common_list_is_refused(
+    db: Session, password: str, deps: Deps
+) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        users.signup(deps, email="deep@example.com", password=password, display_name="Deep")
+    (violation,) = info.value.violations
+    assert (violation.field, violation.description) == ("password", "is too common")
+
+
+def test_a_strong_password_passes_the_common_list(db: Session, deps: Deps) -> None:
+    for password in ("wethepeople of 1787", "plover quasar tundra 9", DEFAULT_PASSWORD):
+        assert password_violations(password, "strong@example.com") == []
 
 
 def test_display_name_limits(db: Session, deps: Deps) -> None:
