@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -57,6 +57,36 @@ cli = create_manage_cli(
     shell_context=_shell_context,
     version=__version__,
 )
+
+
+_db_group = cast("click.Group", cli.commands["db"])
+_migrate = _db_group.commands["upgrade"]
+
+
+@_db_group.command("upgrade")
+@click.argument("revision", default="head")
+@click.option("--sql", is_flag=True, help="Print the SQL instead of running it (no role changes).")
+@click.option(
+    "--app-database-url",
+    envvar="USER_SERVICE_APP_DATABASE_URL",
+    show_envvar=True,
+    default=None,
+    metavar="URL",
+    help="The services' role (user, password) to create or update after the migrations: data "
+    "privileges, no DDL. Give it in the environment: a command line is visible to other users.",
+)
+@click.pass_context
+def upgrade(ctx: click.Context, revision: str, sql: bool, app_database_url: str | None) -> None:
+    """Upgrade the schema to REVISION (default: head), then grant the application role."""
+    ctx.invoke(_migrate, revision=revision, sql=sql)
+    if app_database_url and not sql:
+        from user_service.db.app_role import AppRoleError, ensure_app_role  # noqa: PLC0415
+
+        try:
+            role = ensure_app_role(_database_url(), app_database_url)
+        except AppRoleError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"application role {role}: data privileges granted", err=True)
 
 
 @cli.command()
