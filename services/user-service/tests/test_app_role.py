@@ -100,7 +100,11 @@ def test_upgrade_creates_the_app_role_with_data_but_no_schema_privileges(
                 container.deps, email="app@example.com", password=DEFAULT_PASSWORD, display_name="A"
             )
             with pytest.raises(Unauthenticated):
-                auth.authenticate(container.deps, email="app@example.com", password="wrong pass!")
+                auth.authenticate(
+                    container.deps,
+                    email="app@example.com",
+                    password="wrong pass!",  # pragma: allowlist secret
+                )
             assert auth.authenticate(
                 container.deps, email="app@example.com", password=DEFAULT_PASSWORD
             )
