@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -9,7 +10,7 @@ import pytest
 from sample_models import Widget
 from sqlalchemy import func, select, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -45,6 +46,20 @@ def test_statement_timeout_is_enforced_by_the_server(database_url: str) -> None:
                 conn.execute(text("SELECT pg_sleep(2)"))
     finally:
         engine.dispose()
+
+
+def test_hide_parameters_keeps_the_values_out_of_errors_and_tracebacks(
+    make_engine: Callable[..., Engine],
+) -> None:
+    email = "someone.private@example.com"
+    for hide in (False, True):
+        engine = make_engine(hide_parameters=hide)
+        with engine.connect() as conn, pytest.raises(ProgrammingError) as raised:
+            conn.execute(text("SELECT * FROM no_such_table WHERE email = :email"), {"email": email})
+        logged = "".join(traceback.format_exception(raised.value))
+        assert "no_such_table" in logged
+        assert (email in logged) is not hide, hide
+        assert ("SQL parameters hidden" in logged) is hide
 
 
 def _backend_pid(engine: Engine) -> int:

@@ -8,4 +8,4 @@ factory), ``tasks`` (Celery factory), ``scheduler`` (APScheduler with advisory l
 ``embedded`` (PostgreSQL and Redis in a wheel for development and tests).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.2.1"

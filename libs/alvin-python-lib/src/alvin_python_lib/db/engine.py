@@ -40,6 +40,7 @@ def create_engine(
     echo: bool = False,
     pool_pre_ping: bool = True,
     pre_ping_idle_s: float = 1.0,
+    hide_parameters: bool = False,
     **kwargs: Any,
 ) -> Engine:
     """Create an Engine that checks stale connections and, for PostgreSQL, sets server timeouts.
@@ -54,6 +55,12 @@ def create_engine(
     quarter of a short request's round trips. A connection that dies while busy (the database
     restarted) fails its next statement instead; SQLAlchemy then invalidates the whole pool, so
     the following checkouts reconnect, and the error maps to a retryable UNAVAILABLE.
+
+    ``hide_parameters`` keeps the statements' values out of SQLAlchemy's exception messages (and
+    so out of logged tracebacks) and out of ``echo`` lines: they can be emails, password hashes or
+    tokens. Turn it on in deployed environments (``settings.is_deployed``); in development the
+    values help debugging. PostgreSQL's own message text can still quote a value (``DETAIL: Key
+    (email)=(...) already exists``, ``invalid input syntax for type integer: "..."``).
     """
     parsed = normalize_url(url)
     connect_args: dict[str, Any] = dict(kwargs.pop("connect_args", {}))
@@ -78,6 +85,7 @@ def create_engine(
         parsed,
         pool_pre_ping=pool_pre_ping and pre_ping_idle_s <= 0,
         echo=echo,
+        hide_parameters=hide_parameters,
         connect_args=connect_args,
         **pool_args,
         **kwargs,
