@@ -69,9 +69,9 @@ def bench_auth(stack: Stack, results: Results, duration: int) -> None:
         'displayName: "Bench"}) { user { id } errors { code } } }'
     )
     post(url, mutation)
-    login = (
-        f'mutation {{ login(input: {{email: "{email}", password: "{PASSWORD}"}}) '
-        "{ token errors { code } } }"
+    login = (  # as an API client: the token in the answer (tokenDelivery: BEARER), no cookie
+        f'mutation {{ login(input: {{email: "{email}", password: "{PASSWORD}", '
+        "tokenDelivery: BEARER}) { token errors { code } } }"
     )
     answer = post(url, login)
     if answer.get("errors") or not answer["data"]["login"]["token"]:

@@ -78,7 +78,8 @@ def test_signup_email_login_me_users_update_logout(stack: Stack) -> None:
     welcome = stack.wait_for_mail(address)
     assert welcome["Subject"] == "Welcome!"
 
-    credentials = {"email": address, "password": "an e2e password"}
+    # an API client: it asks for the token (a browser would get the HttpOnly cookie instead)
+    credentials = {"email": address, "password": "an e2e password", "tokenDelivery": "BEARER"}
     login = run(stack, LOGIN, {"input": credentials})["login"]
     assert login["errors"] == []
     token = login["token"]

@@ -127,7 +127,8 @@ class Client:
         return self.run(SIGNUP, {"input": data})
 
     def login(self, address: str) -> Answer:
-        answer = self.run(LOGIN, {"input": {"email": address, "password": PASSWORD}})
+        credentials = {"email": address, "password": PASSWORD, "tokenDelivery": "BEARER"}
+        answer = self.run(LOGIN, {"input": credentials})
         if answer.ok and answer.data("login")["token"]:
             self.token = answer.data("login")["token"]
         return answer

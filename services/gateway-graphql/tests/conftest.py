@@ -30,6 +30,8 @@ from gateway_graphql.remote.user_service import User, UserServiceClient
 
 TOKEN = "gateway-test-token"
 PASSWORD = "correct horse battery"
+# The session cookie's name under APP_ENV=test: Secure, hence __Host- (development: gateway_session)
+SESSION_COOKIE = "__Host-gateway_session"
 
 
 def make_settings(target: str = "127.0.0.1:1", **overrides: Any) -> Settings:
@@ -142,10 +144,9 @@ def log_lines() -> Iterator[LogLines]:
 
 
 @contextmanager
-def serve_gateway(settings: Settings) -> Iterator[str]:
-    """The gateway served over real HTTP by werkzeug in a thread, on a free port: its base URL."""
-    client = connect_user_service(settings)
-    server = make_server("127.0.0.1", 0, create_app(settings, user_service=client), threaded=True)
+def serve_app(app: Flask) -> Iterator[str]:
+    """``app`` served over real HTTP by werkzeug in a thread, on a free port: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-gateway", daemon=True)
     thread.start()
     try:
@@ -153,6 +154,16 @@ def serve_gateway(settings: Settings) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_gateway(settings: Settings) -> Iterator[str]:
+    """The gateway served over real HTTP by werkzeug in a thread, on a free port: its base URL."""
+    client = connect_user_service(settings)
+    try:
+        with serve_app(create_app(settings, user_service=client)) as url:
+            yield url
+    finally:
         client.close()
 
 

@@ -22,9 +22,10 @@ USER = "query ($id: ID!) { user(id: $id) { id email displayName invitedBy { id e
 
 
 def _login(gql: GraphQLTestClient, email: str, password: str = PASSWORD) -> str:
-    payload = gql.execute(LOGIN, {"i": {"email": email, "password": password}})["data"]["login"]
+    """Log in as an API client: the bearer token (no cookie is set)."""
+    credentials = {"email": email, "password": password, "tokenDelivery": "BEARER"}
+    payload = gql.execute(LOGIN, {"i": credentials})["data"]["login"]
     assert payload["errors"] == [], payload
-    gql.client.delete_cookie("gateway_session")  # from here on: the bearer token only
     token: str = payload["token"]
     return token
 

@@ -22,7 +22,7 @@ SIGNUP = (
     "mutation Signup($i: SignupInput!) { signup(input: $i) { user { displayName } "
     "errors { field } } }"
 )
-LOGIN = "mutation Login($i: LoginInput!) { login(input: $i) { token errors { code } } }"
+LOGIN = "mutation Login($i: LoginInput!) { login(input: $i) { errors { code } } }"
 UPDATE = (
     "mutation Rename($name: String!) { updateMe(input: {displayName: $name}) "
     "{ user { displayName } errors { field } } }"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import requests
-from conftest import PASSWORD, make_settings, unique_email
+from conftest import PASSWORD, SESSION_COOKIE, make_settings, unique_email
 from flask import Flask
 from support.graphql_client import GraphQLTestClient
 from support.user_service_process import UserServiceProcess
@@ -69,7 +69,8 @@ def _no_internal(body: dict[str, Any]) -> list[str]:
 
 
 def _logged_in(gql: GraphQLTestClient, user: User) -> str:
-    payload = gql.execute(LOGIN, {"i": {"email": user.email, "password": PASSWORD}})
+    credentials = {"email": user.email, "password": PASSWORD, "tokenDelivery": "BEARER"}
+    payload = gql.execute(LOGIN, {"i": credentials})
     token: str = payload["data"]["login"]["token"]
     assert token
     return token
@@ -261,17 +262,19 @@ def test_forged_and_reused_session_tokens(
     for forged in (secrets.token_urlsafe(32), "", "x" * 5000, "a\x00b", "' OR 1=1 --"):
         assert gql.execute(ME, token=forged) == {"data": {"me": None}}
         assert _no_internal(gql.execute(update, token=forged)) == ["UNAUTHENTICATED"]
-        gql.client.set_cookie("gateway_session", forged[:4000])  # what a browser would keep
+        gql.client.set_cookie(SESSION_COOKIE, forged[:4000])  # what a browser would keep
         assert gql.execute(ME) == {"data": {"me": None}}
-    gql.client.delete_cookie("gateway_session")
+    gql.client.delete_cookie(SESSION_COOKIE)
 
     user = make_user("Reused")
-    token = _logged_in(gql, user)
-    cookie = gql.client.get_cookie("gateway_session")
+    login = gql.execute(LOGIN, {"i": {"email": user.email, "password": PASSWORD}})  # cookie login
+    assert login["data"]["login"] == {"token": None, "errors": []}
+    cookie = gql.client.get_cookie(SESSION_COOKIE)
     assert cookie is not None
+    token = cookie.value  # the same secret, stolen and sent as a bearer token
     assert gql.execute(ME, token=token)["data"]["me"]["displayName"] == "Reused"
     gql.execute("mutation { logout(input: {}) { ok } }")  # ends this session (the cookie's)
-    gql.client.set_cookie("gateway_session", cookie.value)  # an attacker replays the cookie
+    gql.client.set_cookie(SESSION_COOKIE, cookie.value)  # an attacker replays the cookie
     assert gql.execute(ME) == {"data": {"me": None}}
     assert gql.execute(ME, token=token) == {"data": {"me": None}}
     assert _no_internal(gql.execute(update, token=token)) == ["UNAUTHENTICATED"]

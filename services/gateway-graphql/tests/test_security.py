@@ -1,11 +1,12 @@
-"""Browser-facing security: the session cookie's flags, Bearer tokens, GET, CORS (CSRF: test_csrf)."""
+"""Browser-facing security: the session cookie's name and flags, who gets the token, Bearer
+tokens, GET, CORS (CSRF: test_csrf; HSTS and proxies: test_transport_security)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import pytest
-from conftest import PASSWORD, make_settings
+from conftest import PASSWORD, SESSION_COOKIE, make_settings
 from flask import Flask
 from support.graphql_client import GraphQLTestClient
 from support.user_service_process import UserServiceProcess
@@ -16,6 +17,8 @@ from gateway_graphql.remote.user_service import User
 
 LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { token errors { code } } }"
 UPDATE = 'mutation { updateMe(input: {displayName: "Changed"}) { user { displayName } } }'
+ME = "{ me { displayName } }"
+LOGOUT = "mutation { logout(input: {}) { ok } }"
 
 
 def _login(gql: GraphQLTestClient, user: User) -> str:
@@ -24,18 +27,39 @@ def _login(gql: GraphQLTestClient, user: User) -> str:
     return response.headers["Set-Cookie"]
 
 
+def _attributes(set_cookie: str) -> tuple[str, dict[str, str]]:
+    """The ``name=value`` of a ``Set-Cookie`` and its attributes by lower-case name."""
+    name_value, *attributes = [part.strip() for part in set_cookie.split(";")]
+    return name_value, {attribute.split("=")[0].lower(): attribute for attribute in attributes}
+
+
 def test_session_cookie_flags(gql: GraphQLTestClient, make_user: Callable[..., User]) -> None:
     cookie = _login(gql, make_user())
-    name_value, *attributes = [part.strip() for part in cookie.split(";")]
-    assert name_value.startswith("gateway_session=")
+    name_value, flags = _attributes(cookie)
+    # Secure (APP_ENV=test: everything but development is https), hence __Host-: a sibling
+    # subdomain or a plain-http page cannot plant or overwrite it
+    assert name_value.startswith("__Host-gateway_session=")
     assert len(name_value) > 40
-    flags = {attribute.split("=")[0].lower(): attribute for attribute in attributes}
     assert "httponly" in flags
-    assert "secure" in flags  # APP_ENV=test: everything but development is https
+    assert "secure" in flags
     assert flags["samesite"] == "SameSite=Lax"
-    assert flags["path"] == "Path=/"
+    assert flags["path"] == "Path=/"  # what __Host- requires, with Secure and no Domain
     assert "domain" not in flags
     assert int(flags["max-age"].split("=")[1]) > 3000  # the session's lifetime
+
+
+def test_the_host_cookie_is_cleared_with_its_prefix_rules(
+    gql: GraphQLTestClient, make_user: Callable[..., User]
+) -> None:
+    _login(gql, make_user("Leaving"))
+    assert gql.execute(ME)["data"]["me"] == {"displayName": "Leaving"}  # the __Host- cookie
+    logout = gql.post(LOGOUT)
+    name_value, flags = _attributes(logout.headers["Set-Cookie"])
+    # a browser ignores a __Host- Set-Cookie without Secure and Path=/, the deletion too
+    assert name_value == f"{SESSION_COOKIE}="
+    assert {"secure", "path", "expires"} <= set(flags)
+    assert flags["path"] == "Path=/"
+    assert "domain" not in flags
 
 
 def test_cookie_is_not_secure_in_development(
@@ -45,19 +69,65 @@ def test_cookie_is_not_secure_in_development(
 ) -> None:
     app = app_factory(make_settings(user_service.target, app_env="development"))
     cookie = _login(GraphQLTestClient(app.test_client()), make_user())
+    # plain http: no Secure, so no __Host- either (a browser would refuse the cookie)
+    assert cookie.startswith("gateway_session=")
     assert "Secure" not in cookie
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+
+
+def test_the_cookie_name_is_a_setting(
+    app_factory: Callable[[Settings], Flask],
+    user_service: UserServiceProcess,
+    make_user: Callable[..., User],
+) -> None:
+    settings = make_settings(user_service.target, session_cookie_name="app_sid")
+    assert settings.effective_session_cookie_name == "__Host-app_sid"
+    gql = GraphQLTestClient(app_factory(settings).test_client())
+    assert _login(gql, make_user()).startswith("__Host-app_sid=")
+    development = make_settings(app_env="development", session_cookie_name="app_sid")
+    assert development.effective_session_cookie_name == "app_sid"
+    for prefixed in ("__Host-app_sid", "__secure-app_sid"):  # the gateway adds the prefix
+        with pytest.raises(SettingsError, match="GATEWAY_SESSION_COOKIE_NAME"):
+            make_settings(session_cookie_name=prefixed)
+
+
+def test_a_cookie_login_leaves_the_token_out_of_the_body(
+    gql: GraphQLTestClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user("Cookie")
+    response = gql.post(LOGIN, {"i": {"email": user.email, "password": PASSWORD}})
+    # injected script reads response bodies, never an HttpOnly cookie
+    assert response.get_json()["data"]["login"] == {"token": None, "errors": []}
+    cookie = gql.client.get_cookie(SESSION_COOKIE)
+    assert cookie is not None
+    assert cookie.value not in response.get_data(as_text=True)
+    assert gql.execute(ME)["data"]["me"] == {"displayName": "Cookie"}
+
+
+def test_a_bearer_login_gets_the_token_and_no_cookie(
+    gql: GraphQLTestClient, make_user: Callable[..., User]
+) -> None:
+    user = make_user("Api client")
+    credentials = {"email": user.email, "password": PASSWORD, "tokenDelivery": "BEARER"}
+    response = gql.post(LOGIN, {"i": credentials})
+    payload = response.get_json()["data"]["login"]
+    assert payload["errors"] == []
+    assert len(payload["token"]) > 30
+    assert "Set-Cookie" not in response.headers
+    assert gql.client.get_cookie(SESSION_COOKIE) is None
+    assert gql.execute(ME) == {"data": {"me": None}}  # nothing ambient
+    assert gql.execute(ME, token=payload["token"])["data"]["me"] == {"displayName": "Api client"}
+    explicit = {"email": user.email, "password": PASSWORD, "tokenDelivery": "COOKIE"}
+    assert gql.execute(LOGIN, {"i": explicit})["data"]["login"] == {"token": None, "errors": []}
 
 
 def test_bearer_mutations_are_exempt(
     gql: GraphQLTestClient, make_user: Callable[..., User]
 ) -> None:
     user = make_user("Bearer")
-    token = gql.execute(LOGIN, {"i": {"email": user.email, "password": PASSWORD}})["data"]["login"][
-        "token"
-    ]
-    gql.client.delete_cookie("gateway_session")
+    credentials = {"email": user.email, "password": PASSWORD, "tokenDelivery": "BEARER"}
+    token = gql.execute(LOGIN, {"i": credentials})["data"]["login"]["token"]
     # A form post: without the cookie there is no ambient credential to forge with.
     response = gql.client.post(
         "/graphql",

@@ -1,7 +1,7 @@
 """The app factory: the Flask app of the gateway around the objects the bootstrap built.
 
-It installs the HTTP concerns (``web/``: request ids, metrics, CORS, JSON errors), tracing, body
-limits, the probes and ``/graphql`` (``api/``), and GraphiQL where it is enabled.
+It installs the HTTP concerns (``web/``: request ids, metrics, CORS, HSTS, JSON errors), tracing,
+body limits, the probes and ``/graphql`` (``api/``), and GraphiQL where it is enabled.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import UserServiceClient
 from gateway_graphql.web.cookies import SessionCookie
 from gateway_graphql.web.cors import CorsPolicy, install_cors
+from gateway_graphql.web.hsts import install_hsts
 from gateway_graphql.web.http_metrics import install_http_metrics
 from gateway_graphql.web.json_errors import CODE_BY_STATUS, error_response
 from gateway_graphql.web.request_id import install_request_id
@@ -44,9 +45,12 @@ def create_app(settings: Settings, *, user_service: UserServiceClient | None = N
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.extensions[EXTENSION] = gateway
     if settings.proxy_hops:
+        # The client address and scheme as the proxies saw them; never X-Forwarded-Host or -Port,
+        # which would let a client choose the host of the URLs the app builds. The proxy passes
+        # the Host header on instead.
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0
         )
 
     install_request_id(app, quiet_paths=frozenset({"/healthz", "/readyz"}))
@@ -69,6 +73,11 @@ def create_app(settings: Settings, *, user_service: UserServiceClient | None = N
             origins=frozenset(settings.cors_origins), allow_headers=settings.cors_allow_headers
         ),
     )
+    install_hsts(
+        app,
+        settings.effective_hsts_max_age_s,
+        include_subdomains=settings.hsts_include_subdomains,
+    )
     _install_limits_and_errors(app, settings)
 
     app.register_blueprint(
@@ -76,7 +85,9 @@ def create_app(settings: Settings, *, user_service: UserServiceClient | None = N
     )
     options = ViewOptions(
         accounts=accounts,
-        cookie=SessionCookie(name=settings.session_cookie_name, secure=settings.cookie_secure),
+        cookie=SessionCookie(
+            name=settings.effective_session_cookie_name, secure=settings.cookie_secure
+        ),
         graphiql=settings.graphiql_enabled,
         introspection=settings.introspection_enabled,
         max_depth=settings.max_query_depth,

@@ -14,6 +14,9 @@ from alvin_python_lib.config import BaseAppSettings, CommaList, dev_default, loa
 from alvin_python_lib.telemetry import TelemetrySettings
 
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+HOST_COOKIE_PREFIX = "__Host-"
+COOKIE_PREFIXES = ("__host-", "__secure-")
+DEFAULT_HSTS_MAX_AGE_S = 365 * 24 * 3600
 DEFAULT_CORS_ALLOW_HEADERS = (
     "Authorization",
     "Content-Type",
@@ -56,7 +59,8 @@ class Settings(TelemetrySettings, BaseAppSettings):
         default=0,
         ge=0,
         le=5,
-        description="reverse proxies in front (nginx: 1) whose X-Forwarded-For/-Proto are trusted",
+        description="reverse proxies in front (nginx, a load balancer: 1) whose X-Forwarded-For "
+        "and X-Forwarded-Proto are trusted; X-Forwarded-Host and -Port never are",
     )
 
     # observability: tracing and Sentry come from TelemetrySettings (GATEWAY_OTEL_EXPORTER=none|
@@ -135,9 +139,22 @@ class Settings(TelemetrySettings, BaseAppSettings):
     )
 
     # sessions and browsers
-    session_cookie_name: str = Field(default="gateway_session", pattern=r"^[A-Za-z0-9_-]+$")
+    session_cookie_name: str = Field(
+        default="gateway_session",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="the cookie's name, sent as __Host-<name> where the cookie is Secure",
+    )
     session_sliding: bool = Field(
         default=True, description="extend the session when it is used (ValidateSession refresh)"
+    )
+    hsts_max_age_s: int | None = Field(
+        default=None,
+        ge=0,
+        description="Strict-Transport-Security max-age; default a year in staging/production, "
+        "none elsewhere; 0 sends no header",
+    )
+    hsts_include_subdomains: bool = Field(
+        default=True, description="Strict-Transport-Security covers the host's subdomains too"
     )
     cors_origins: CommaList = Field(
         default=(),
@@ -149,6 +166,15 @@ class Settings(TelemetrySettings, BaseAppSettings):
         description="request headers other origins may send (the preflight's allow-list): the "
         "GraphQL, CSRF, tracing (W3C trace context, baggage, Sentry) and Apollo client headers",
     )
+
+    @field_validator("session_cookie_name")
+    @classmethod
+    def _check_cookie_name(cls, value: str) -> str:
+        if value.lower().startswith(COOKIE_PREFIXES):
+            raise ValueError(
+                f"{value!r}: give the name without a prefix (the gateway adds __Host-)"
+            )
+        return value
 
     @field_validator("cors_allow_headers")
     @classmethod
@@ -191,6 +217,24 @@ class Settings(TelemetrySettings, BaseAppSettings):
     def cookie_secure(self) -> bool:
         """The session cookie is ``Secure`` everywhere but in development (plain http)."""
         return self.app_env != "development"
+
+    @property
+    def effective_session_cookie_name(self) -> str:
+        """The session cookie's name: ``__Host-<name>`` where it is ``Secure``, which pins it to
+        this host (no ``Domain``, ``Path=/``, https only), so a sibling subdomain or a page on
+        plain http cannot plant or overwrite it. A browser refuses ``__Host-`` without
+        ``Secure``, so local http development keeps the plain name."""
+        if self.cookie_secure:
+            return HOST_COOKIE_PREFIX + self.session_cookie_name
+        return self.session_cookie_name
+
+    @property
+    def effective_hsts_max_age_s(self) -> int:
+        """Strict-Transport-Security's max-age: the setting, else a year where deployed (https),
+        else 0 (no header: local development is plain http)."""
+        if self.hsts_max_age_s is not None:
+            return self.hsts_max_age_s
+        return DEFAULT_HSTS_MAX_AGE_S if self.is_deployed else 0
 
 
 @lru_cache(maxsize=1)

@@ -1,1 +1,2 @@
-"""HTTP concerns around the Flask app: session cookie, CORS, CSRF, request ids, metrics, JSON errors."""
+"""HTTP concerns around the Flask app: session cookie, CORS, CSRF, HSTS, request ids, metrics, JSON
+errors."""

@@ -1,5 +1,5 @@
-"""The session cookie: HttpOnly, SameSite=Lax, Secure outside development, expiring with the
-session."""
+"""The session cookie: HttpOnly, SameSite=Lax, Path=/, no Domain, Secure outside development
+(then named ``__Host-...``), expiring with the session."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ class SessionCookie:
 
     name: str
     secure: bool
+
+    def __post_init__(self) -> None:
+        # A browser drops a __Host- cookie that is not Secure: fail at start-up, not at login.
+        if self.name.startswith("__Host-") and not self.secure:
+            raise ValueError(f"the cookie {self.name!r} must be Secure (the __Host- prefix)")
 
     def _forget(self, response: Response) -> None:
         # One Set-Cookie per response for this cookie: the last decision of the request wins.

@@ -101,12 +101,14 @@ class GraphQLContext:
 
     # ---------------------------------------------------------------------------- sessions
 
-    def start_session(self, session: Session) -> None:
-        """After a login: the session's user is the viewer; the cookie is set."""
+    def start_session(self, session: Session, *, cookie: bool = True) -> None:
+        """After a login: the session's user is the viewer; the cookie is set unless the client
+        takes the token as a bearer token (``cookie=False``)."""
         self.token = session.token
         self._resolved, self._error, self._viewer = True, None, session.user
         self.users.prime(session.user)
-        self.cookie.set(self.response, session.token, session.expires_at)
+        if cookie:
+            self.cookie.set(self.response, session.token, session.expires_at)
 
     def end_session(self) -> None:
         """After a logout or a password change: no viewer any more; the cookie is cleared."""

@@ -62,24 +62,51 @@ class Signup(relay.ClientIDMutation):
         return cls(user=user, errors=[])
 
 
+class TokenDelivery(graphene.Enum):
+    """How `login` hands the session token to the client."""
+
+    COOKIE = "cookie"
+    BEARER = "bearer"
+
+    @property
+    def description(self) -> str:
+        return {
+            "COOKIE": "In the HttpOnly session cookie only, out of reach of the page's scripts "
+            "(browsers, GraphiQL); `token` is null.",
+            "BEARER": "In the payload's `token`, for a client that sends "
+            "`Authorization: Bearer <token>` (apps, scripts, other services); no cookie is set.",
+        }[self.name]
+
+
 class Login(relay.ClientIDMutation):
-    """Open a session: sets the HttpOnly session cookie and returns the token for clients that
-    send `Authorization: Bearer <token>` instead."""
+    """Open a session. Browsers get the HttpOnly session cookie; a client that sends
+    `Authorization: Bearer <token>` asks for the token with `tokenDelivery: BEARER`."""
 
     class Input:
         email = graphene.String(required=True)
         password = graphene.String(required=True)
+        token_delivery = TokenDelivery(
+            default_value=TokenDelivery.COOKIE,
+            description="Where the session token goes: the cookie (the default) or `token`.",
+        )
 
     user = graphene.Field(User, description="The logged-in user; null when `errors` is not empty.")
     token = graphene.String(
-        description="The session token (a secret): send it as `Authorization: Bearer <token>`."
+        description="The session token (a secret) when `tokenDelivery` is `BEARER`: send it as "
+        "`Authorization: Bearer <token>`. Null for cookie logins."
     )
     expires_at = graphene.DateTime(description="When the session ends unless it is used.")
     errors = user_errors_field()
 
     @classmethod
     def mutate_and_get_payload(
-        cls, root: None, info: GraphQLResolveInfo, email: str, password: str, **_: Any
+        cls,
+        root: None,
+        info: GraphQLResolveInfo,
+        email: str,
+        password: str,
+        token_delivery: Any = TokenDelivery.COOKIE,
+        **_: Any,
     ) -> Login:
         context = context_of(info)
         try:
@@ -94,8 +121,10 @@ class Login(relay.ClientIDMutation):
             return cls(user=None, token=None, expires_at=None, errors=errors)
         except InvalidArgument as error:
             return cls(user=None, token=None, expires_at=None, errors=user_errors(error))
-        context.start_session(session)
-        return cls(user=session.user, token=session.token, expires_at=session.expires_at, errors=[])
+        bearer = token_delivery == TokenDelivery.BEARER
+        context.start_session(session, cookie=not bearer)
+        token = session.token if bearer else None  # never where a cookie client's scripts read
+        return cls(user=session.user, token=token, expires_at=session.expires_at, errors=[])
 
 
 class Logout(relay.ClientIDMutation):
