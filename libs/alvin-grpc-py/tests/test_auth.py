@@ -1,4 +1,4 @@
-"""Service authentication: shared token; health and reflection stay open."""
+"""Service authentication: shared token; health stays open, reflection needs the token."""
 
 from __future__ import annotations
 
@@ -83,7 +83,7 @@ def test_typed_client_raises_unauthenticated(protected: Any) -> None:
         client.close()
 
 
-def test_health_and_reflection_need_no_token(protected: Any) -> None:
+def test_health_needs_no_token(protected: Any) -> None:
     _, channel, _ = protected
     health = health_pb2_grpc.HealthStub(channel)
     reply = health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
@@ -92,8 +92,18 @@ def test_health_and_reflection_need_no_token(protected: Any) -> None:
     assert next(watch).status == health_pb2.HealthCheckResponse.SERVING
     watch.cancel()
 
-    database = ProtoReflectionDescriptorDatabase(channel)
-    assert SERVICE_NAME in database.get_services()
+
+def test_reflection_needs_the_token(protected: Any) -> None:
+    server, channel, _ = protected
+    with pytest.raises(grpc.RpcError) as raised:
+        ProtoReflectionDescriptorDatabase(channel).get_services()
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    with_token = create_channel(server.address, token=TOKEN)
+    try:
+        assert SERVICE_NAME in ProtoReflectionDescriptorDatabase(with_token).get_services()
+    finally:
+        with_token.close()
 
 
 def test_auth_interceptor_needs_a_credential() -> None:

@@ -23,7 +23,10 @@ from grpc_test_service import SERVICE_NAME, Handlers, wait_until
 from pydantic import ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from alvin_grpc.client import create_channel
+from alvin_grpc.interceptors import MIN_SERVICE_TOKEN_LENGTH
 from alvin_grpc.server import ServerSettings, ServiceRegistration, build_server
+from alvin_python_lib.config import BaseAppSettings, SettingsError
 
 HERE = Path(__file__).parent
 
@@ -48,6 +51,77 @@ def test_reflection_can_be_turned_off(serve: Any) -> None:
     with pytest.raises(grpc.RpcError) as raised:
         ProtoReflectionDescriptorDatabase(channel).get_services()
     assert raised.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+class DeployableSettings(ServerSettings, BaseAppSettings):
+    """Server settings with an environment, as a service mixes them."""
+
+    model_config = SettingsConfigDict(env_prefix="DEMO_")
+
+
+STRONG_TOKEN = "s" * MIN_SERVICE_TOKEN_LENGTH  # pragma: allowlist secret
+
+
+def _reflected(channel: grpc.Channel) -> grpc.StatusCode:
+    try:
+        ProtoReflectionDescriptorDatabase(channel).get_services()
+    except grpc.RpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+def test_reflection_is_off_by_default_in_staging_and_production(serve: Any) -> None:
+    for app_env, reflection, expected in [
+        ("development", None, grpc.StatusCode.OK),
+        ("test", None, grpc.StatusCode.OK),
+        ("staging", None, grpc.StatusCode.UNIMPLEMENTED),
+        ("production", None, grpc.StatusCode.UNIMPLEMENTED),
+        ("production", True, grpc.StatusCode.OK),
+    ]:
+        settings = DeployableSettings(
+            app_env=app_env,
+            grpc_reflection=reflection,
+            grpc_service_token=STRONG_TOKEN,  # type: ignore[arg-type]
+        )
+        server, _, _ = serve(settings)
+        channel = create_channel(server.address, token=STRONG_TOKEN)
+        try:
+            assert _reflected(channel) == expected, (app_env, reflection)
+        finally:
+            channel.close()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({}, "DEMO_GRPC_SERVICE_TOKEN is empty"),
+        ({"grpc_service_token": ""}, "DEMO_GRPC_SERVICE_TOKEN is empty"),
+        ({"grpc_service_token": "s" * 31}, "DEMO_GRPC_SERVICE_TOKEN is too short"),
+        # a peer allow-list admits nobody without mTLS: still no credential
+        ({"grpc_allowed_peers": "gateway"}, "DEMO_GRPC_ALLOWED_PEERS with DEMO_GRPC_TLS_CLIENT"),
+    ],
+)
+def test_a_deployed_server_refuses_to_start_without_strong_service_auth(
+    handlers: Handlers, changes: dict[str, Any], message: str
+) -> None:
+    for app_env in ("staging", "production"):
+        settings = DeployableSettings(app_env=app_env, grpc_port=0, **changes)
+        with pytest.raises(SettingsError, match=message) as raised:
+            build_server([handlers.registration()], settings, start=False)
+        assert "32 characters" in raised.value.message
+
+
+def test_development_and_strong_deployed_settings_build(handlers: Handlers) -> None:
+    for settings in (
+        DeployableSettings(app_env="development", grpc_port=0, grpc_service_token=""),  # type: ignore[arg-type]
+        DeployableSettings(app_env="test", grpc_port=0),
+        ServerSettings(grpc_port=0),  # no environment: the caller decides
+        DeployableSettings(app_env="production", grpc_port=0, grpc_service_token=STRONG_TOKEN),  # type: ignore[arg-type]
+    ):
+        build_server([handlers.registration()], settings, start=False).server.stop(0)
+    # a caller that passes its own chain owns the authentication
+    bare = DeployableSettings(app_env="production", grpc_port=0)
+    build_server([handlers.registration()], bare, interceptors=[], start=False).server.stop(0)
 
 
 def test_health_reports_every_service(serve: Any) -> None:

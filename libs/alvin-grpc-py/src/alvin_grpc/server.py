@@ -14,8 +14,12 @@
     raise SystemExit(serve_forever(server))
 
 The server always has the standard health service (every registered service and ``""`` set to
-SERVING) and, unless ``grpc_reflection`` is off, server reflection listing the registered services,
-health and reflection.
+SERVING) and, when reflection is on (by default in development and test), server reflection listing
+the registered services, health and reflection. Only health answers without the service credential.
+
+Mixed into a :class:`~alvin_python_lib.config.BaseAppSettings` in staging or production, the
+settings make :func:`build_server` refuse to serve without service authentication: a token of
+:data:`~alvin_grpc.interceptors.MIN_SERVICE_TOKEN_LENGTH` characters or more, or mTLS peers.
 """
 
 from __future__ import annotations
@@ -38,8 +42,13 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings
 
 from alvin_grpc.health import HealthChecks
-from alvin_grpc.interceptors import MetricsServer, server_interceptors, start_metrics_server
-from alvin_python_lib.config import CommaList
+from alvin_grpc.interceptors import (
+    MIN_SERVICE_TOKEN_LENGTH,
+    MetricsServer,
+    server_interceptors,
+    start_metrics_server,
+)
+from alvin_python_lib.config import BaseAppSettings, CommaList, SettingsError
 from alvin_python_lib.db import SupportsRemove
 from alvin_python_lib.logging import get_logger
 
@@ -98,13 +107,19 @@ class ServerSettings(BaseSettings):
         default=None, description="PEM CA bundle: when set, clients must present a certificate"
     )
     grpc_service_token: SecretStr | None = Field(
-        default=None, description="shared token callers must send (None: no token check)"
+        default=None,
+        description="shared token callers must send (None or empty: no token check; staging and "
+        f"production need {MIN_SERVICE_TOKEN_LENGTH}+ characters unless mTLS peers are allowed)",
     )
     grpc_allowed_peers: CommaList = Field(
         default=(), description="mTLS client names (CN or SAN) admitted without a token; a,b,c"
     )
     grpc_error_domain: str = Field(default="alvin", description="google.rpc.ErrorInfo domain")
-    grpc_reflection: bool = True
+    grpc_reflection: bool | None = Field(
+        default=None,
+        description="server reflection, behind the service credential (default: on in development "
+        "and test, off in staging and production)",
+    )
     metrics_port: int | None = Field(
         default=None, ge=0, le=65535, description="serve Prometheus /metrics on this port"
     )
@@ -116,6 +131,32 @@ class ServerSettings(BaseSettings):
         if self.grpc_tls_client_ca_file is not None and self.grpc_tls_cert_file is None:
             raise ValueError("grpc_tls_client_ca_file (mTLS) needs grpc_tls_cert_file/key_file")
         return self
+
+    @property
+    def reflection_enabled(self) -> bool:
+        """``grpc_reflection``, or the environment's default (off in staging and production)."""
+        if self.grpc_reflection is not None:
+            return self.grpc_reflection
+        return not _deployed(self)
+
+    def check_service_auth(self) -> None:
+        """Raise :class:`~alvin_python_lib.config.SettingsError` (naming the variable) when a
+        deployed server would admit calls without a strong credential: no token of
+        ``MIN_SERVICE_TOKEN_LENGTH`` characters, and no mTLS peer allow-list."""
+        if not _deployed(self):
+            return
+        token = self.grpc_service_token.get_secret_value() if self.grpc_service_token else ""
+        name = _env_name(self, "grpc_service_token")
+        minimum = f"at least {MIN_SERVICE_TOKEN_LENGTH} characters"
+        if token and len(token) < MIN_SERVICE_TOKEN_LENGTH:
+            raise SettingsError(f"{name} is too short for a deployed server: {minimum}")
+        mtls_peers = bool(self.grpc_allowed_peers) and self.grpc_tls_client_ca_file is not None
+        if not token and not mtls_peers:
+            raise SettingsError(
+                f"{name} is empty: a deployed server needs a service token ({minimum}) or mTLS "
+                f"peers ({_env_name(self, 'grpc_allowed_peers')} with "
+                f"{_env_name(self, 'grpc_tls_client_ca_file')})"
+            )
 
     @property
     def tls_enabled(self) -> bool:
@@ -157,6 +198,17 @@ class ServerSettings(BaseSettings):
         return grpc.ssl_server_credentials(
             [pair], root_certificates=client_ca, require_client_auth=client_ca is not None
         )
+
+
+def _deployed(settings: ServerSettings) -> bool:
+    """Staging or production; settings without an environment (not a BaseAppSettings) are not."""
+    return isinstance(settings, BaseAppSettings) and settings.is_deployed
+
+
+def _env_name(settings: ServerSettings, field: str) -> str:
+    if isinstance(settings, BaseAppSettings):
+        return type(settings).env_name(field)
+    return f"{settings.model_config.get('env_prefix') or ''}{field}".upper()
 
 
 @dataclass(frozen=True)
@@ -324,8 +376,9 @@ def build_server(
 
     ``interceptors=None`` means :func:`alvin_grpc.interceptors.server_interceptors` configured from
     ``settings`` (error domain, service token, allowed peers), ``database`` and
-    ``metrics_registry``, with ``extra_interceptors`` inside the error mapping. Pass a list to
-    replace the chain entirely.
+    ``metrics_registry``, with ``extra_interceptors`` inside the error mapping; deployed settings
+    without a strong credential are refused then (:meth:`ServerSettings.check_service_auth`).
+    Pass a list to replace the chain entirely.
     """
     settings = settings if settings is not None else ServerSettings()
     registrations = [_registration(item) for item in services]
@@ -333,6 +386,7 @@ def build_server(
     if len(set(names)) != len(names):
         raise ValueError(f"a service is registered twice: {names}")
     if interceptors is None:
+        settings.check_service_auth()
         token = settings.grpc_service_token
         interceptors = server_interceptors(
             error_domain=settings.grpc_error_domain,
@@ -355,7 +409,7 @@ def build_server(
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for registration in registrations:
         registration.attach(server)
-    if settings.grpc_reflection:
+    if settings.reflection_enabled:
         reflection.enable_server_reflection(
             [*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server
         )

@@ -10,8 +10,9 @@ runs the first one first):
 2. :class:`AccessLogInterceptor`: one structured line per call (method, code, duration_ms, peer,
    request_id), rejected and failed calls included.
 3. :class:`MetricsInterceptor`: Prometheus counters and histogram (go-grpc-prometheus names).
-4. :class:`ServiceAuthInterceptor`: shared token or mTLS peer allow-list; health and reflection stay
-   open. Before the handler and the database, after the observers (rejections are logged/counted).
+4. :class:`ServiceAuthInterceptor`: shared token or mTLS peer allow-list; health stays open
+   (reflection needs the credential like the API). Before the handler and the database, after
+   the observers (rejections are logged/counted).
 5. :class:`ErrorsInterceptor`: domain exceptions -> status codes with ``google.rpc.Status`` details;
    a database that cannot serve -> ``UNAVAILABLE``; anything else -> ``INTERNAL`` with a generic
    message (traceback in the server log only).
@@ -39,11 +40,16 @@ from alvin_grpc.interceptors.db_session import DbSessionInterceptor
 from alvin_grpc.interceptors.errors import ErrorsInterceptor
 from alvin_grpc.interceptors.metrics import GO_CODE_NAMES, MetricsInterceptor, ServerMetrics
 from alvin_grpc.interceptors.request_context import TRACEPARENT_HEADER, RequestContextInterceptor
-from alvin_grpc.interceptors.service_auth import OPEN_SERVICES, ServiceAuthInterceptor
+from alvin_grpc.interceptors.service_auth import (
+    MIN_SERVICE_TOKEN_LENGTH,
+    OPEN_SERVICES,
+    ServiceAuthInterceptor,
+)
 from alvin_python_lib.metrics import MetricsServer, start_metrics_server
 
 __all__ = [
     "GO_CODE_NAMES",
+    "MIN_SERVICE_TOKEN_LENGTH",
     "OPEN_SERVICES",
     "TRACEPARENT_HEADER",
     "AccessLogInterceptor",

@@ -22,6 +22,7 @@ from alvin_python_lib.logging import get_logger
 
 __all__ = [
     "AUTHORIZATION_HEADER",
+    "MIN_SERVICE_TOKEN_LENGTH",
     "OPEN_SERVICES",
     "REFLECTION_SERVICES",
     "SERVICE_TOKEN_HEADER",
@@ -31,12 +32,17 @@ __all__ = [
 SERVICE_TOKEN_HEADER = "x-service-token"  # noqa: S105 - a metadata key, not a secret
 AUTHORIZATION_HEADER = "authorization"
 
+#: Shortest shared token a deployed server accepts or a deployed client sends (a random value of
+#: 32 characters or more; ``openssl rand -base64 32`` gives 44).
+MIN_SERVICE_TOKEN_LENGTH = 32
+
 REFLECTION_SERVICES = (
     "grpc.reflection.v1alpha.ServerReflection",
     "grpc.reflection.v1.ServerReflection",
 )
-# Services reachable without a service credential (container probes, grpcurl, load balancers).
-OPEN_SERVICES: frozenset[str] = frozenset({HEALTH_SERVICE, *REFLECTION_SERVICES})
+# Services reachable without a service credential: health, for container probes and load
+# balancers. Reflection is not among them: it lists every method of the API to whoever asks.
+OPEN_SERVICES: frozenset[str] = frozenset({HEALTH_SERVICE})
 
 
 class ServiceAuthInterceptor(ServerInterceptor):
@@ -49,7 +55,7 @@ class ServiceAuthInterceptor(ServerInterceptor):
     - it came over mTLS and the client certificate's common name or one of its subject alternative
       names is in ``allowed_peers`` (read from ``context.auth_context()``).
 
-    Services in ``open_services`` (health, reflection) need no credential. Callback-style
+    Services in ``open_services`` (by default health only) need no credential. Callback-style
     (``experimental_non_blocking``) handlers of the other services are checked too.
     """
 
