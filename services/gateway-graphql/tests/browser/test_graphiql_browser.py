@@ -39,10 +39,22 @@ CHROMIUM_ARGS = [
 ]
 
 
+# (APP_ENV, the session cookie's name): development over http keeps the plain name; elsewhere the
+# cookie is Secure and named __Host- (Chromium counts http://127.0.0.1 as a secure context)
+COOKIE_NAMES = [("development", "gateway_session"), ("test", "__Host-gateway_session")]
+
+
+@pytest.fixture(params=COOKIE_NAMES, ids=[env for env, _ in COOKIE_NAMES])
+def cookie_name(request: pytest.FixtureRequest) -> tuple[str, str]:
+    env, name = request.param
+    return env, name
+
+
 @pytest.fixture
-def live_gateway(user_service: UserServiceProcess) -> Iterator[str]:
-    """The gateway in development mode (GraphiQL on), on werkzeug, in a thread."""
-    with serve_gateway(make_settings(user_service.target, app_env="development")) as url:
+def live_gateway(user_service: UserServiceProcess, cookie_name: tuple[str, str]) -> Iterator[str]:
+    """The gateway with GraphiQL on, on werkzeug, in a thread."""
+    settings = make_settings(user_service.target, app_env=cookie_name[0], graphiql=True)
+    with serve_gateway(settings) as url:
         yield url
 
 
@@ -69,7 +81,7 @@ def _run(page: Page, base: str, query: str) -> None:
 
 
 def test_graphiql_runs_queries_and_logs_in_with_the_cookie(
-    page: Page, live_gateway: str, make_user: Callable[..., User]
+    page: Page, live_gateway: str, make_user: Callable[..., User], cookie_name: tuple[str, str]
 ) -> None:
     requests: list[str] = []
     page_errors: list[str] = []
@@ -92,9 +104,12 @@ def test_graphiql_runs_queries_and_logs_in_with_the_cookie(
     )
     _run(page, live_gateway, login)
     expect(response).to_contain_text('"errors": []')  # a JSON POST: no CSRF header needed
+    env, name = cookie_name
     cookies = {c["name"]: c for c in page.context.cookies()}
-    assert cookies["gateway_session"]["httpOnly"] is True
-    assert cookies["gateway_session"]["sameSite"] == "Lax"
+    assert set(cookies) == {name}  # the browser kept it (a __Host- cookie: only when Secure)
+    assert cookies[name]["httpOnly"] is True
+    assert cookies[name]["sameSite"] == "Lax"
+    assert cookies[name]["secure"] is (env != "development")
 
     _run(page, live_gateway, "{ me { displayName email } }")
     expect(response).to_contain_text(email)  # the cookie authenticated the request
