@@ -70,7 +70,8 @@ def smtp_config_from(settings: Settings) -> SmtpConfig:
         port=settings.smtp_port,
         username=settings.smtp_username,
         password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
-        starttls=settings.smtp_starttls,
+        starttls=settings.smtp_starttls_enabled,
+        ca_file=settings.smtp_ca_file,
         timeout=settings.smtp_timeout_seconds,
     )
 
@@ -89,6 +90,8 @@ def database_from(settings: Settings, process: str) -> Database:
         ),
         max_overflow=settings.database_max_overflow,
         application_name=f"{settings.service_name}:{process}",
+        # SQL errors end up in logged tracebacks: no emails or password hashes in them
+        hide_parameters=settings.is_deployed,
     )
 
 
@@ -125,6 +128,8 @@ def bootstrap(
 def start_process(name: str, settings: Settings | None = None) -> Container:
     """Logging, tracing, the container and (for grpc, worker and scheduler) metrics of a process."""
     settings = settings or get_settings()
+    if name == "grpc":  # before anything connects: the server would refuse them anyway
+        settings.check_service_auth()
     process.start_process(settings, process=name, service_version=__version__, celery=True)
     container = bootstrap(settings, process=name)
     database = container.deps.database

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from alvin_grpc.server import ServerSettings
@@ -12,7 +13,6 @@ from alvin_python_lib.config import (
     BaseAppSettings,
     DatabaseSettings,
     RedisSettings,
-    dev_default,
     load_settings,
 )
 from alvin_python_lib.telemetry import TelemetrySettings
@@ -30,10 +30,14 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
     # (TelemetrySettings; USER_SERVICE_OTEL_EXPORTER=none|console|otlp-grpc|otlp-http), defaults
     # that the standard OTEL_* variables (OTEL_TRACES_EXPORTER ...) override.
 
-    # gRPC server: grpc_host, grpc_port, grpc_max_workers, grpc_grace_period_s, TLS ... come from
-    # ServerSettings; the service credential is required here and refused at its dev default.
-    grpc_service_token: SecretStr | None = dev_default(
-        SecretStr("dev-service-token"), "credential that callers (the gateway) send in metadata"
+    # gRPC server: grpc_host, grpc_port, grpc_max_workers, grpc_grace_period_s, TLS, reflection
+    # ... come from ServerSettings. Only the gRPC server uses the service credential, so only it
+    # checks it: in staging and production it refuses to start without a token of 32 characters
+    # or more (the development value is shorter), while the worker and scheduler need none.
+    grpc_service_token: SecretStr | None = Field(
+        default=SecretStr("dev-service-token"),
+        description="credential that callers (the gateway) send in metadata; the gRPC server "
+        "needs 32+ characters in staging and production",
     )
     health_check_interval_s: float = Field(default=5.0, gt=0)
 
@@ -61,7 +65,16 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
     smtp_port: int = Field(default=1025, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_starttls: bool | None = Field(
+        default=None,
+        description="STARTTLS with the relay's certificate and host name verified before anything "
+        "is sent; default on in staging and production, off in development and test (the local "
+        "catcher speaks plain SMTP)",
+    )
+    smtp_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle for the relay's certificate (system roots when unset)",
+    )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     email_from: str = "Alvin <no-reply@example.com>"
 
@@ -74,6 +87,21 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
         gt=0,
         description="a task whose worker died unacknowledged is delivered again after this long",
     )
+
+    @property
+    def smtp_starttls_enabled(self) -> bool:
+        """``smtp_starttls``, or the environment's default (on in staging and production)."""
+        return self.smtp_starttls if self.smtp_starttls is not None else self.is_deployed
+
+    @model_validator(mode="after")
+    def _no_smtp_login_in_clear(self) -> Settings:
+        has_credentials = self.smtp_username is not None or self.smtp_password is not None
+        if self.is_deployed and has_credentials and not self.smtp_starttls_enabled:
+            raise ValueError(
+                f"{self.env_name('smtp_starttls')} is off: {self.app_env} does not send "
+                f"{self.env_name('smtp_username')}/{self.env_name('smtp_password')} over plain SMTP"
+            )
+        return self
 
 
 @lru_cache(maxsize=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from email.message import EmailMessage
@@ -34,11 +35,18 @@ class _Handler:
 class SmtpCatcher:
     """``with SmtpCatcher() as smtp:`` a server on ``smtp.host:smtp.port``; ``smtp.messages``.
 
-    With ``save_dir`` every message is also written there as an ``.eml`` file.
+    With ``save_dir`` every message is also written there as an ``.eml`` file. With
+    ``tls_context`` (a server context holding its certificate) it offers STARTTLS and accepts mail
+    only after it, as a relay that requires TLS.
     """
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, save_dir: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        save_dir: Path | None = None,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         if port == 0:  # aiosmtpd checks readiness by connecting, so it needs a concrete port
             with socket.socket() as probe:
@@ -47,7 +55,13 @@ class SmtpCatcher:
         if save_dir is not None:
             save_dir.mkdir(parents=True, exist_ok=True)
         self._handler = _Handler(save_dir)
-        self._controller = Controller(self._handler, hostname=host, port=port)
+        self._controller = Controller(
+            self._handler,
+            hostname=host,
+            port=port,
+            tls_context=tls_context,
+            require_starttls=tls_context is not None,
+        )
         self.host = host
         self.port = port
 

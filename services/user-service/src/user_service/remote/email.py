@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import smtplib
+import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Protocol
 
 
@@ -18,7 +20,11 @@ class Mailer(Protocol):
 
 @dataclass(frozen=True)
 class SmtpConfig:
-    """Where and how to deliver mail."""
+    """Where and how to deliver mail.
+
+    With ``starttls`` the connection is upgraded before logging in or sending, and the relay's
+    certificate must chain to ``ca_file`` (or the system's roots) and name ``host``.
+    """
 
     host: str = "127.0.0.1"
     port: int = 1025
@@ -26,6 +32,11 @@ class SmtpConfig:
     password: str | None = None
     starttls: bool = False
     timeout: float = 10.0
+    ca_file: Path | None = None
+
+    def tls_context(self) -> ssl.SSLContext:
+        """A context that verifies the relay's certificate and host name."""
+        return ssl.create_default_context(cafile=self.ca_file)
 
 
 class SmtpMailer:
@@ -39,7 +50,8 @@ class SmtpMailer:
         cfg = self.config
         with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout) as smtp:
             if cfg.starttls:
-                smtp.starttls()
+                # Without a context smtplib checks neither the certificate nor the host name.
+                smtp.starttls(context=cfg.tls_context())
             if cfg.username and cfg.password:
                 smtp.login(cfg.username, cfg.password)
             smtp.send_message(message)
