@@ -10,7 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from container_rules.compose_config import COMPOSE_FILE, ENV_EXAMPLE, compose_binary
+from container_rules.compose_config import (
+    COMPOSE_FILE,
+    ENV_EXAMPLE,
+    PLACEHOLDER_SOURCE,
+    compose_binary,
+    refused_markers,
+)
 from container_rules.compose_services import check_compose, parse_duration
 
 COMPOSE = compose_binary()
@@ -288,3 +294,35 @@ def test_not_yaml(project: Path) -> None:
 )
 def test_parse_duration(text: str | int, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
+
+
+@needs_compose
+@pytest.mark.parametrize(
+    ("markers", "expected"),
+    [
+        ('("dev-only", "change-me")', []),
+        (
+            '("change-me",)',
+            [
+                ".env.example: the placeholder of POSTGRES_PASSWORD has none of the marks "
+                "production refuses",
+                ".env.example: the placeholder of SERVICE_TOKEN has none of the marks "
+                "production refuses",
+            ],
+        ),
+    ],
+)
+def test_placeholders_are_refused_by_production_settings(
+    project: Path, markers: str, expected: list[str]
+) -> None:
+    source = project / PLACEHOLDER_SOURCE
+    source.parent.mkdir(parents=True)
+    source.write_text(f"PLACEHOLDER_MARKERS: tuple[str, ...] = {markers}\n")
+    problems = [p for p in compose_problems(project) if "marks production refuses" in p]
+    assert [p.split(" (")[0] for p in problems] == expected
+
+
+def test_the_kit_lists_its_refused_marks() -> None:
+    markers = refused_markers(Path(__file__).resolve().parents[2])
+    assert markers is not None
+    assert "dev-only" in markers

@@ -7,12 +7,14 @@ variables (``config --variables``) and renders the file with no env file, which 
 defaults. The rules: every variable has a default, and the defaults render the same
 configuration as .env.example; .env.example has no unused entries nor names of the services'
 settings (``APP_ENV``, ``USER_SERVICE_*``, ``GATEWAY_*``); secret-named settings come from a
-variable and their placeholders say ``dev-only``. Compose's own errors (syntax, unknown services
+variable and their placeholders say ``dev-only``, a mark that the services' settings refuse in
+production (``PLACEHOLDER_MARKERS`` of the settings library). Compose's own errors (syntax, unknown services
 and volumes, a missing env_file, durations) are reported as they are.
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import subprocess
@@ -29,6 +31,8 @@ SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET)", re.IGNORECASE)
 # must not look like their settings.
 APP_SETTING_NAME = re.compile(r"^(APP_ENV$|USER_SERVICE_|GATEWAY_)")
 DEV_ONLY_MARK = "dev-only"
+# Where the services' settings list the placeholder marks production refuses.
+PLACEHOLDER_SOURCE = "libs/alvin-python-lib/src/alvin_python_lib/config.py"
 UNSET_VARIABLE = re.compile(r'The \\?"(\w+)\\?" variable is not set')
 
 
@@ -131,7 +135,35 @@ def render_compose(binary: Path, root: Path) -> Rendered:
         if SECRET_NAME.search(name) and value and DEV_ONLY_MARK not in value.lower()
     ]
     problems += _literal_secrets(binary, root, config, example)
+    problems += _unrefused_placeholders(root, example)
     return Rendered(config, problems)
+
+
+def refused_markers(root: Path) -> tuple[str, ...] | None:
+    """``PLACEHOLDER_MARKERS`` of the settings library at ``root``, None when it has none."""
+    path = root / PLACEHOLDER_SOURCE
+    if not path.is_file():
+        return None
+    for node in ast.parse(path.read_text()).body:
+        target = node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+        if isinstance(target, ast.Name) and target.id == "PLACEHOLDER_MARKERS" and node.value:
+            return tuple(str(m).lower() for m in ast.literal_eval(node.value))
+    return None
+
+
+def _unrefused_placeholders(root: Path, example: Mapping[str, str]) -> list[str]:
+    """Secret placeholders of .env.example that production's settings would not refuse."""
+    markers = refused_markers(root)
+    if markers is None:
+        return []  # a copy without the kit's settings library: nothing to compare with
+    return [
+        f"{ENV_EXAMPLE}: the placeholder of {name} has none of the marks production refuses "
+        f"({', '.join(markers)}; {PLACEHOLDER_SOURCE} PLACEHOLDER_MARKERS)"
+        for name, value in example.items()
+        if SECRET_NAME.search(name) and value and not any(m in value.lower() for m in markers)
+    ]
 
 
 def _literal_secrets(

@@ -10,6 +10,7 @@ from alvin_python_lib.config import (
     SettingsError,
     dev_default,
     load_settings,
+    placeholder_settings,
     unsafe_settings,
 )
 
@@ -107,3 +108,37 @@ def test_comma_lists_split_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert Lists(origins=("x",)).origins == ("x",)
     monkeypatch.delenv("DEMO_ORIGINS")
     assert load_settings(Lists).origins == ()
+
+
+# docker-compose.yml's placeholders (its .env.example): production must refuse every one of them
+COMPOSE_PLACEHOLDERS = {
+    "DEMO_TOKEN_SECRET": "dev-only-service-token-change-me",  # pragma: allowlist secret
+    "DEMO_DATABASE_URL": (
+        "postgresql://alvin:dev-only-postgres-password@postgres:5432/alvin"  # pragma: allowlist secret
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "placeholder"), sorted(COMPOSE_PLACEHOLDERS.items()))
+def test_production_refuses_the_compose_placeholders(
+    monkeypatch: pytest.MonkeyPatch, name: str, placeholder: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://app:s3cret-from-the-store@db/x")
+    monkeypatch.setenv("DEMO_TOKEN_SECRET", "a-real-token-from-the-secret-store-0123456789")
+    load_settings(Settings)  # real values start
+    monkeypatch.setenv(name, placeholder)
+    with pytest.raises(SettingsError) as refused:
+        load_settings(Settings)
+    assert f"placeholder values refused in production: {name}" in refused.value.message
+    assert placeholder not in refused.value.message  # the value itself is never printed
+
+
+def test_staging_accepts_the_placeholders_of_the_local_stack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("APP_ENV", "staging")
+    for name, placeholder in COMPOSE_PLACEHOLDERS.items():
+        monkeypatch.setenv(name, placeholder)
+    settings = load_settings(Settings)
+    assert placeholder_settings(settings) == ["DEMO_DATABASE_URL", "DEMO_TOKEN_SECRET"]

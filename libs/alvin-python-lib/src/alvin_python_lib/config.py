@@ -14,6 +14,10 @@ Every service subclasses :class:`BaseAppSettings` (adding :class:`DatabaseSettin
 - Secrets are ``SecretStr``: they show as ``**********`` in ``repr`` and logs.
 - In staging and production, start-up fails when ``debug`` is on or when any field declared with
   :func:`dev_default` still holds that default (e.g. a development secret).
+- In production, start-up also fails when any text setting (a secret, a URL with its password)
+  holds a placeholder: a value containing one of :data:`PLACEHOLDER_MARKERS`, the mark every
+  placeholder of the kit carries (docker-compose.yml, .env.example). Staging accepts them: the
+  local compose stack runs as staging with its placeholders.
 - A missing or invalid variable stops start-up with one line naming the variable.
 """
 
@@ -33,6 +37,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = [
+    "PLACEHOLDER_MARKERS",
     "AppEnv",
     "BaseAppSettings",
     "CommaList",
@@ -41,12 +46,16 @@ __all__ = [
     "SettingsError",
     "dev_default",
     "load_settings",
+    "placeholder_settings",
     "unsafe_settings",
 ]
 
 AppEnv = Literal["development", "test", "staging", "production"]
 DEPLOYED_ENVS: frozenset[str] = frozenset({"staging", "production"})
 _DEV_DEFAULT = "alvin_dev_default"
+#: Marks of a placeholder value (compared case-insensitively); production refuses a setting that
+#: contains one. Every placeholder secret of the kit's compose files says ``dev-only``.
+PLACEHOLDER_MARKERS: tuple[str, ...] = ("dev-only", "change-me", "changeme")
 
 S = TypeVar("S", bound="BaseAppSettings")
 
@@ -111,6 +120,14 @@ class BaseAppSettings(BaseSettings):
                 raise ValueError(
                     f"unsafe for {self.app_env}: " + ", ".join(unsafe) + " (set them in the env)"
                 )
+        if self.app_env == "production":
+            placeholders = placeholder_settings(self)
+            if placeholders:
+                raise ValueError(
+                    "placeholder values refused in production: "
+                    + ", ".join(placeholders)
+                    + " (set real ones from the secret store)"
+                )
         return self
 
     @classmethod
@@ -158,6 +175,17 @@ def unsafe_settings(settings: BaseAppSettings) -> list[str]:
         else:
             same = value == default
         if same:
+            found.append(type(settings).env_name(name))
+    return found
+
+
+def placeholder_settings(settings: BaseAppSettings) -> list[str]:
+    """Env var names of text settings whose value contains a :data:`PLACEHOLDER_MARKERS` mark."""
+    found: list[str] = []
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if isinstance(text, str) and any(m in text.lower() for m in PLACEHOLDER_MARKERS):
             found.append(type(settings).env_name(name))
     return found
 
