@@ -28,7 +28,7 @@ from gateway_graphql.app.factory import create_app
 from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import User, UserServiceClient
 
-TOKEN = "gateway-test-token"
+TOKEN = "gateway-test-service-token-of-32-chars+"  # pragma: allowlist secret
 PASSWORD = "correct horse battery"
 # The session cookie's name under APP_ENV=test: Secure, hence __Host- (development: gateway_session)
 SESSION_COOKIE = "__Host-gateway_session"

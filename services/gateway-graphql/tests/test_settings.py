@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import make_settings
+from conftest import TOKEN, make_settings
 from flask import Flask
 from support.graphql_client import GraphQLTestClient
 from support.user_service_process import UserServiceProcess
@@ -15,6 +15,7 @@ from alvin_python_lib.config import SettingsError, load_settings
 from gateway_graphql.app.settings import Settings
 
 INTROSPECTION = "{ __schema { queryType { name } } }"
+STRONG_TOKEN = "a-long-random-production-token-0123456789"  # pragma: allowlist secret
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +40,7 @@ def test_production_refuses_the_development_service_token(
     with pytest.raises(SettingsError, match="GATEWAY_USER_SERVICE_TOKEN"):
         load_settings(Settings)
     monkeypatch.setenv("GATEWAY_DEBUG", "true")
-    monkeypatch.setenv("GATEWAY_USER_SERVICE_TOKEN", "a-long-random-production-token")
+    monkeypatch.setenv("GATEWAY_USER_SERVICE_TOKEN", STRONG_TOKEN)
     with pytest.raises(SettingsError, match="GATEWAY_DEBUG"):
         load_settings(Settings)
     monkeypatch.delenv("GATEWAY_DEBUG")
@@ -50,12 +51,30 @@ def test_production_refuses_the_development_service_token(
     assert settings.cookie_secure
 
 
+@pytest.mark.parametrize("app_env", ["staging", "production"])
+@pytest.mark.parametrize("token", ["", "s" * 31])
+def test_deployed_settings_refuse_an_empty_or_short_service_token(
+    monkeypatch: pytest.MonkeyPatch, app_env: str, token: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", app_env)
+    monkeypatch.setenv("GATEWAY_USER_SERVICE_TOKEN", token)
+    with pytest.raises(SettingsError) as raised:
+        load_settings(Settings)
+    assert str(raised.value.code) == (
+        f"configuration error: GATEWAY_USER_SERVICE_TOKEN is too short for {app_env}: at least "
+        "32 characters"
+    )
+    monkeypatch.setenv("GATEWAY_USER_SERVICE_TOKEN", "s" * 32)
+    assert load_settings(Settings).is_deployed
+    monkeypatch.setenv("APP_ENV", "test")  # tests and development may use any token
+    monkeypatch.setenv("GATEWAY_USER_SERVICE_TOKEN", "")
+    assert load_settings(Settings).user_service_token.get_secret_value() == ""
+
+
 def test_production_app_has_no_introspection_and_no_graphiql(
     app_factory: Callable[[Settings], Flask], user_service: UserServiceProcess
 ) -> None:
-    settings = make_settings(
-        user_service.target, app_env="production", user_service_token="gateway-test-token"
-    )
+    settings = make_settings(user_service.target, app_env="production", user_service_token=TOKEN)
     client = app_factory(settings).test_client()
     gql = GraphQLTestClient(client)
     error = gql.execute(INTROSPECTION)["errors"][0]

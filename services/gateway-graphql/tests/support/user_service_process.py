@@ -45,7 +45,7 @@ __all__ = [
     "wait_until",
 ]
 
-TEST_TOKEN = "gateway-test-token"
+TEST_TOKEN = "gateway-test-service-token-of-32-chars+"  # pragma: allowlist secret
 
 # Cheap password hashing and a generous per-address login limit: every test logs in from
 # 127.0.0.1. The per-email limit stays low so that RATE_LIMITED can be tested.

@@ -7,9 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from alvin_grpc.interceptors import MIN_SERVICE_TOKEN_LENGTH
 from alvin_python_lib.config import BaseAppSettings, CommaList, dev_default, load_settings
 from alvin_python_lib.telemetry import TelemetrySettings
 
@@ -200,6 +201,17 @@ class Settings(TelemetrySettings, BaseAppSettings):
                     f"{origin!r} is not an origin (scheme://host[:port]; no '*', no path)"
                 )
         return tuple(origin.lower() for origin in value)
+
+    @model_validator(mode="after")
+    def _strong_service_token_when_deployed(self) -> Settings:
+        # The user-service refuses a shorter token in the same environments.
+        token = self.user_service_token.get_secret_value()
+        if self.is_deployed and len(token) < MIN_SERVICE_TOKEN_LENGTH:
+            raise ValueError(
+                f"{self.env_name('user_service_token')} is too short for {self.app_env}: at "
+                f"least {MIN_SERVICE_TOKEN_LENGTH} characters"
+            )
+        return self
 
     @property
     def graphiql_enabled(self) -> bool:
