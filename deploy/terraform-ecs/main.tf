@@ -45,14 +45,17 @@ locals {
 
   # name => SSM parameter / Secrets Manager ARN; ECS injects them, they are never plain env. Each
   # process type gets only what it uses, through an execution role of its own (see the module).
-  # The long-running processes connect as the application role (no DDL); the settings refuse a
-  # missing service token in every deployed process, so each of them carries it.
+  # The long-running processes connect as the application role (no DDL). Only the gRPC server
+  # checks the service token (it refuses to start without one of 32+ characters): only it gets it.
   user_service_runtime_secrets = {
+    USER_SERVICE_DATABASE_URL = aws_secretsmanager_secret.app_database_url.arn
+    USER_SERVICE_REDIS_URL    = aws_secretsmanager_secret.redis_url.arn
+  }
+  user_grpc_secrets = {
     USER_SERVICE_DATABASE_URL       = aws_secretsmanager_secret.app_database_url.arn
     USER_SERVICE_REDIS_URL          = aws_secretsmanager_secret.redis_url.arn
     USER_SERVICE_GRPC_SERVICE_TOKEN = var.service_token_secret_arn
   }
-  user_grpc_secrets      = local.user_service_runtime_secrets
   user_scheduler_secrets = local.user_service_runtime_secrets
   # only the worker sends email: only it holds the SMTP credentials
   user_worker_secrets = merge(
@@ -63,10 +66,9 @@ locals {
   # the migration connects as the owner of the schema; it also gets the application role's URL
   # so that `db upgrade` can create or update that role and grant it the tables (see README)
   user_migrate_secrets = {
-    USER_SERVICE_DATABASE_URL       = var.database_url_secret_arn
-    USER_SERVICE_APP_DATABASE_URL   = aws_secretsmanager_secret.app_database_url.arn
-    USER_SERVICE_REDIS_URL          = aws_secretsmanager_secret.redis_url.arn
-    USER_SERVICE_GRPC_SERVICE_TOKEN = var.service_token_secret_arn
+    USER_SERVICE_DATABASE_URL     = var.database_url_secret_arn
+    USER_SERVICE_APP_DATABASE_URL = aws_secretsmanager_secret.app_database_url.arn
+    USER_SERVICE_REDIS_URL        = aws_secretsmanager_secret.redis_url.arn
   }
 
   gateway_environment = {

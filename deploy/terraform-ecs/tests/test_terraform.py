@@ -153,10 +153,14 @@ def test_secrets_are_never_plain_environment(
         assert secrets, name
         for value in secrets.values() if isinstance(secrets, dict) else []:
             assert SECRET_SOURCE.match(value), value
-    for family in ("user_grpc", "user_scheduler", "user_migrate"):
-        secrets = _local(locals_, locals_[f"{family}_secrets"])
-        for required in ("USER_SERVICE_DATABASE_URL", "USER_SERVICE_GRPC_SERVICE_TOKEN"):
-            assert required in secrets, family
+    runtime = locals_["user_service_runtime_secrets"]
+    assert "USER_SERVICE_DATABASE_URL" in runtime
+    for family in ("user_grpc", "user_worker", "user_scheduler", "user_migrate"):
+        # a map, or merge(local.user_service_runtime_secrets, {...}) as text
+        secrets = str(_local(locals_, locals_[f"{family}_secrets"]))
+        assert "USER_SERVICE_DATABASE_URL" in secrets or "runtime_secrets" in secrets, family
+        # only the gRPC server checks the service token
+        assert ("USER_SERVICE_GRPC_SERVICE_TOKEN" in secrets) is (family == "user_grpc"), family
     assert "GATEWAY_USER_SERVICE_TOKEN" in locals_["gateway_secrets"]
 
 
@@ -331,9 +335,9 @@ def test_services_connect_as_the_application_role_with_verify_full(
 ) -> None:
     locals_ = _locals(root)
     app_url = "${aws_secretsmanager_secret.app_database_url.arn}"
-    runtime = _local(locals_, locals_["user_grpc_secrets"])
+    runtime = _local(locals_, locals_["user_scheduler_secrets"])
     assert runtime["USER_SERVICE_DATABASE_URL"] == app_url
-    assert _local(locals_, locals_["user_scheduler_secrets"]) == runtime
+    assert runtime.items() < _local(locals_, locals_["user_grpc_secrets"]).items()  # + the token
     assert "local.user_service_runtime_secrets" in locals_["user_worker_secrets"]
     # the owner's URL reaches the migration only, with the application role's URL as its hook
     migrate = locals_["user_migrate_secrets"]
