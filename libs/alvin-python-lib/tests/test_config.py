@@ -124,7 +124,8 @@ def test_production_refuses_the_compose_placeholders(
     monkeypatch: pytest.MonkeyPatch, name: str, placeholder: str
 ) -> None:
     monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("DEMO_DATABASE_URL", "postgresql://app:s3cret-from-the-store@db/x")
+    real_url = "postgresql://app:s3cret-from-the-store@db/x"  # pragma: allowlist secret
+    monkeypatch.setenv("DEMO_DATABASE_URL", real_url)
     monkeypatch.setenv("DEMO_TOKEN_SECRET", "a-real-token-from-the-secret-store-0123456789")
     load_settings(Settings)  # real values start
     monkeypatch.setenv(name, placeholder)
