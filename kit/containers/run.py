@@ -274,7 +274,9 @@ def stack_run(
                 rows[f"{kind}_s"] = round(seconds, 1)
             rows["size_mb"] = round(_image_size_mb(engine, tag), 1)
             build = config["services"][service]["build"]
-            base = standins.images_named({}, [Path(build["context"]) / build["dockerfile"]])
+            base = standins.images_named(
+                {}, [Path(build["context"]) / build["dockerfile"]], build.get("args")
+            )
             rows["own_layers_mb"] = round(
                 rows["size_mb"] - sum(_image_size_mb(engine, b) for b in base), 1
             )

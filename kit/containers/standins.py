@@ -44,21 +44,39 @@ def stand_in_name(image: str) -> str:
     return image.split("@", maxsplit=1)[0].rsplit(":", 1)[0].rsplit("/", 1)[-1]
 
 
-def images_named(compose_config: dict[str, object], dockerfiles: list[Path]) -> set[str]:
-    """Every image the stack pulls: compose services without a build, and the FROM lines."""
+def _expand(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: values.get(m.group(1), ""), text)
+
+
+def images_named(
+    compose_config: dict[str, object],
+    dockerfiles: list[Path],
+    args: dict[str, str] | None = None,
+) -> set[str]:
+    """Every image the stack pulls: compose services without a build, and the FROM lines, with
+    ``${ARG}`` in them replaced by ``args``, else the build args of the compose services, else the
+    ARG's default."""
     images: set[str] = set()
     services = compose_config.get("services", {})
     assert isinstance(services, dict)
+    build_args: dict[str, str] = {}
     for service in services.values():
         if "build" not in service and service.get("image"):
             images.add(service["image"])
+        build_args.update((service.get("build") or {}).get("args") or {})
+    build_args.update(args or {})
     for dockerfile in dockerfiles:
         stages: set[str] = set()
+        values: dict[str, str] = {}
         for line in dockerfile.read_text().splitlines():
+            arg = re.match(r"\s*ARG\s+(\w+)(?:=(\S*))?\s*$", line, re.I)
+            if arg:
+                values[arg.group(1)] = build_args.get(arg.group(1), arg.group(2) or "")
             match = re.match(r"\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", line, re.I)
             if match:
-                if match.group(1) not in stages:
-                    images.add(match.group(1))
+                image = _expand(match.group(1), values)
+                if image not in stages:
+                    images.add(image)
                 if match.group(2):
                     stages.add(match.group(2))
     return images

@@ -70,6 +70,17 @@ def test_stages_are_not_taken_for_images(tmp_path: Path) -> None:
     assert standins.images_named({}, [dockerfile]) == {"python:3.11-slim"}
 
 
+def test_a_base_image_from_a_build_arg_is_the_args_value(tmp_path: Path) -> None:
+    # the kit pins its base by digest in an ARG default; the offline build passes the stand-in
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "ARG PYTHON_IMAGE=python:3.11-slim@sha256:" + "0" * 64 + "\nFROM ${PYTHON_IMAGE} AS b\n"
+    )
+    assert standins.images_named({}, [dockerfile]) == {"python:3.11-slim@sha256:" + "0" * 64}
+    offline = {"PYTHON_IMAGE": "python:3.11-slim"}
+    assert standins.images_named({}, [dockerfile], offline) == {"python:3.11-slim"}
+
+
 def test_the_mirror_is_read_from_either_apt_format(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
