@@ -180,7 +180,7 @@ def sentry_ingest() -> Iterator[ThreadingHTTPServer]:
     server.server_close()
 
 
-def test_sentry_reports_with_the_request_id_only_when_a_dsn_is_set(
+def test_sentry_reports_with_the_request_id_and_no_local_variables(
     sentry_ingest: ThreadingHTTPServer,
 ) -> None:
     pytest.importorskip("sentry_sdk")
@@ -196,8 +196,12 @@ def test_sentry_reports_with_the_request_id_only_when_a_dsn_is_set(
         assert not telemetry.tracing_enabled()
         import sentry_sdk
         bind_request_id("req-sentry-1")
+
+        def check(password):
+            return len(password) / 0
+
         try:
-            1 / 0
+            check("local-value-never-sent")
         except ZeroDivisionError:
             sentry_sdk.capture_exception()
         sentry_sdk.flush(5)
@@ -210,6 +214,7 @@ def test_sentry_reports_with_the_request_id_only_when_a_dsn_is_set(
     assert b"ZeroDivisionError" in received
     assert b'"request_id":"req-sentry-1"' in received.replace(b" ", b"")
     assert b"s@9" in received  # release
+    assert b"local-value-never-sent" not in received  # frames carry no local variables
 
 
 # --------------------------------------------------------------------------- standard variables

@@ -9,3 +9,8 @@ Importing the package itself is cheap: nothing here imports grpc.
 """
 
 __version__ = "0.3.0"
+
+#: Shortest shared token a deployed server accepts or a deployed client sends (a random value of
+#: 32 characters or more; ``openssl rand -base64 32`` gives 44). Here, not in ``interceptors``, so
+#: that settings modules can read it without importing grpc or the metrics registry.
+MIN_SERVICE_TOKEN_LENGTH = 32

@@ -292,7 +292,14 @@ def _configure_sentry(dsn: str, *, environment: str | None, release: str) -> Non
             event.setdefault("tags", {})["request_id"] = request_id
         return event
 
-    sentry_sdk.init(dsn=dsn, environment=environment, release=release, before_send=before_send)
+    # Local variables of a failing frame hold emails, passwords and tokens: never sent.
+    sentry_sdk.init(
+        dsn=dsn,
+        environment=environment,
+        release=release,
+        before_send=before_send,
+        include_local_variables=False,
+    )
     _State.sentry = True
 
 

@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1.health import SERVICE_NAME as HEALTH_SERVICE
 from pydantic import SecretStr
 
+from alvin_grpc import MIN_SERVICE_TOKEN_LENGTH
 from alvin_grpc.errors import DEFAULT_ERROR_DOMAIN, abort_with_error
 from alvin_grpc.interceptors.base import (
     CallInfo,
@@ -32,9 +33,6 @@ __all__ = [
 SERVICE_TOKEN_HEADER = "x-service-token"  # noqa: S105 - a metadata key, not a secret
 AUTHORIZATION_HEADER = "authorization"
 
-#: Shortest shared token a deployed server accepts or a deployed client sends (a random value of
-#: 32 characters or more; ``openssl rand -base64 32`` gives 44).
-MIN_SERVICE_TOKEN_LENGTH = 32
 
 REFLECTION_SERVICES = (
     "grpc.reflection.v1alpha.ServerReflection",

@@ -10,7 +10,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from alvin_grpc.interceptors import MIN_SERVICE_TOKEN_LENGTH
+# From the package root: importing interceptors here would load prometheus_client before
+# gunicorn_config points it at the multiprocess directory, and the workers' metrics would be lost.
+from alvin_grpc import MIN_SERVICE_TOKEN_LENGTH
 from alvin_python_lib.config import BaseAppSettings, CommaList, dev_default, load_settings
 from alvin_python_lib.telemetry import TelemetrySettings
 
