@@ -20,6 +20,8 @@ contents, ``__dist__``/``__pkg__``/``__svc__``/``__date__`` in paths; no templat
   ``deploy/docker/service.Dockerfile`` with the service's build args);
 - ``proto/alvin/billing/v1/billing_service.proto`` (one RPC; buf lint clean) and the regenerated
   stubs in ``libs/alvin-protos`` (``--no-generate`` leaves that to ``nox -s proto``);
+- ``services/billing-service/requirements.lock``, the hashed lock its image installs
+  (``deploy/docker/lock.py``; ``--no-generate`` leaves it out too);
 - ``deploy/compose/billing-service.env``; the gateway's client
   ``gateway_graphql/remote/billing_service.py`` and its contract test against the real service;
 - ``deploy/terraform-ecs/billing-service.tf``: its ECR repository, ECS gRPC service (Service
@@ -306,6 +308,17 @@ def regenerate_stubs(root: Path) -> None:
         )
 
 
+def write_lock(root: Path, names: ServiceNames) -> None:
+    """The service's hashed requirements.lock, which its image installs (deploy/docker/lock.py)."""
+    script = root / "deploy" / "docker" / "lock.py"
+    command = [sys.executable, str(script), names.dist, "--root", str(root)]
+    if subprocess.run(command, cwd=root, check=False).returncode:
+        raise NewServiceError(
+            f"writing services/{names.dist}/requirements.lock failed (needs uv and the package"
+            f" index; or pass --no-generate and run `python deploy/docker/lock.py {names.dist}`)"
+        )
+
+
 def fix_style(root: Path, files: list[Path]) -> None:
     """ruff: sort imports and format the generated Python files (long names may need it)."""
     ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
@@ -332,6 +345,8 @@ def new_service(
     edit_terraform_tests(root, names, kind)
     if generate and kind == GRPC:
         regenerate_stubs(root)
+    if generate:
+        write_lock(root, names)
     if fix:
         fix_style(root, [*files, root / "deploy" / "terraform-ecs" / "tests" / "test_terraform.py"])
     return files
@@ -345,7 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     kind.add_argument(
         "--graphql", action="store_true", help="a GraphQL service (Flask + Graphene), own database"
     )
-    parser.add_argument("--no-generate", action="store_true", help="do not regenerate the stubs")
+    parser.add_argument(
+        "--no-generate", action="store_true", help="do not regenerate the stubs nor write the lock"
+    )
     parser.add_argument("--no-fix", action="store_true", help="do not run ruff on the new files")
     args = parser.parse_args(argv)
     service_kind = GRAPHQL if args.graphql else GRPC

@@ -45,7 +45,8 @@
 
 # ---------------------------------------------------------------------------------------------
 # builder: wheels of the shared libraries and of the service, exactly as the private index would
-# serve them (no dependencies here: those come from PyPI in the final stage).
+# serve them, and the service's lock (no dependencies here: those come from PyPI in the final
+# stage).
 # ---------------------------------------------------------------------------------------------
 ARG PYTHON_IMAGE=python:3.11.10-slim-bookworm@sha256:840e180ebcc6e5c8efab209c43f5e40fd2af98cb49db5c7103c90539c56bb30e
 
@@ -72,8 +73,8 @@ RUN if [ -z "$SERVICE" ] || [ -z "$LIBS" ]; then \
     && cp "services/${SERVICE}/requirements.lock" /wheels/requirements.lock
 
 # ---------------------------------------------------------------------------------------------
-# runtime: the wheels above plus their runtime dependencies from PyPI (binary wheels only: no
-# compilers here), no dev/test extras, no pip cache, a non-root user.
+# runtime: the locked dependencies from PyPI (hash-checked binary wheels only: no compilers
+# here), then the wheels above, no dev/test extras, no pip cache, a non-root user.
 # ---------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 

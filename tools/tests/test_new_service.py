@@ -244,7 +244,7 @@ def test_graphql_service_in_a_kit(shared_files: Path) -> None:
     (shared_files / rel).parent.mkdir(parents=True)
     shutil.copy(ROOT / rel, shared_files / rel)
     gateway_before = (shared_files / "services/gateway-graphql/pyproject.toml").read_text()
-    ns.new_service("reports", root=shared_files, fix=False, kind=ns.GRAPHQL)
+    ns.new_service("reports", root=shared_files, generate=False, fix=False, kind=ns.GRAPHQL)
 
     compose = yaml.safe_load((shared_files / "docker-compose.yml").read_text())
     before = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -274,7 +274,7 @@ def test_graphql_service_in_a_kit(shared_files: Path) -> None:
     assert not (shared_files / "proto").exists()
     # a second run is refused: the service exists
     with pytest.raises(ns.NewServiceError, match="already exists"):
-        ns.new_service("reports", root=shared_files, fix=False, kind=ns.GRAPHQL)
+        ns.new_service("reports", root=shared_files, generate=False, fix=False, kind=ns.GRAPHQL)
 
 
 def test_graphql_and_grpc_are_exclusive(capsys: pytest.CaptureFixture[str]) -> None:
