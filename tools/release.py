@@ -22,7 +22,8 @@ except ImportError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
-VERSION_RE = re.compile(r'^__version__\s*=\s*"(?P<version>\d+\.\d+\.\d+)"\s*$', re.MULTILINE)
+# [ \t]*, not \s*, at the end: the line's newline (often the file's last) must stay
+VERSION_RE = re.compile(r'^__version__\s*=\s*"(?P<version>\d+\.\d+\.\d+)"[ \t]*$', re.MULTILINE)
 UNRELEASED_RE = re.compile(r"^## \[Unreleased\][^\n]*\n", re.MULTILINE)
 NEXT_SECTION_RE = re.compile(r"^## \[", re.MULTILINE)
 PARTS = ("major", "minor", "patch")

@@ -1,4 +1,4 @@
-"""The faults of issue 10, each on its own freshly started stack, each bounded in time."""
+"""The faults the stack must survive, each on its own freshly started stack, each bounded in time."""
 
 from __future__ import annotations
 

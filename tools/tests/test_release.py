@@ -26,6 +26,7 @@ def test_release_moves_unreleased_under_the_new_version(tmp_path: Path) -> None:
     )
     init = (package / "src" / "alvin_thing" / "__init__.py").read_text()
     assert '__version__ = "0.2.0"' in init
+    assert init.endswith('__version__ = "0.2.0"\n')  # the file keeps its last newline
     text = changelog.read_text()
     assert "## [Unreleased]\n\n## [0.2.0] - 2026-12-01\n\n### Fixed\n- A bug.\n\n## [0.1.0]" in text
     assert release.unreleased_body(text) == ""
