@@ -12,7 +12,15 @@ from alvin_python_lib.db import create_engine
 from alvin_python_lib.migrations import alembic_config
 from user_service.commands import MIGRATIONS_INI
 
-TABLES = {"users", "user_sessions", "outbox", "sent_emails", "auth_throttle", "alembic_version"}
+TABLES = {
+    "users",
+    "user_sessions",
+    "outbox",
+    "sent_emails",
+    "auth_throttle",
+    "account_tokens",
+    "alembic_version",
+}
 
 
 def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:

@@ -28,6 +28,9 @@ class User(SnowflakePrimaryKey, Timestamps, Base):
         BigInteger, ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    email_verified: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     password_changed_at: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), default=None
