@@ -54,6 +54,8 @@ class User(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
     LAST_LOGIN_AT_FIELD_NUMBER: _builtins.int
+    ADMIN_FIELD_NUMBER: _builtins.int
+    EMAIL_VERIFIED_FIELD_NUMBER: _builtins.int
     id: _builtins.int
     """The user's snowflake ID, assigned by the service. Render it as a decimal string in JSON and
     GraphQL (`ID`), never as a number.
@@ -66,6 +68,10 @@ class User(_message.Message):
     """The ID of the user who invited this one; unset when the user signed up without an invitation."""
     is_active: _builtins.bool
     """False when the account is deactivated: it cannot authenticate and its sessions are revoked."""
+    admin: _builtins.bool
+    """True for an administrator (set with `user-service grant-admin` or `create-user --admin`)."""
+    email_verified: _builtins.bool
+    """True once the user proved to own `email` (a verification link, or a password reset)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the account was created."""
@@ -89,10 +95,12 @@ class User(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
         last_login_at: _timestamp_pb2.Timestamp | None = ...,
+        admin: _builtins.bool = ...,
+        email_verified: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "created_at", b"created_at", "invited_by_id", b"invited_by_id", "last_login_at", b"last_login_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "created_at", b"created_at", "display_name", b"display_name", "email", b"email", "id", b"id", "invited_by_id", b"invited_by_id", "is_active", b"is_active", "last_login_at", b"last_login_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "admin", b"admin", "created_at", b"created_at", "display_name", b"display_name", "email", b"email", "email_verified", b"email_verified", "id", b"id", "invited_by_id", b"invited_by_id", "is_active", b"is_active", "last_login_at", b"last_login_at", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__invited_by_id: _TypeAlias = _typing.Literal["invited_by_id"]  # noqa: Y015
     _WhichOneofArgType__invited_by_id: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id"]  # noqa: Y015
@@ -110,6 +118,7 @@ class CreateUserRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     INVITED_BY_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     """The login email; it must not belong to another user."""
     password: _builtins.str
@@ -118,6 +127,10 @@ class CreateUserRequest(_message.Message):
     """The name shown to other users; must not be empty."""
     invited_by_id: _builtins.int
     """The ID of the inviting user, when the signup comes from an invitation."""
+    client_ip: _builtins.str
+    """The end user's IP address as seen by the gateway (signup throttling per address; may be
+    empty).
+    """
     def __init__(
         self,
         *,
@@ -125,10 +138,11 @@ class CreateUserRequest(_message.Message):
         password: _builtins.str = ...,
         display_name: _builtins.str = ...,
         invited_by_id: _builtins.int | None = ...,
+        client_ip: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "invited_by_id", b"invited_by_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "display_name", b"display_name", "email", b"email", "invited_by_id", b"invited_by_id", "password", b"password"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "client_ip", b"client_ip", "display_name", b"display_name", "email", b"email", "invited_by_id", b"invited_by_id", "password", b"password"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__invited_by_id: _TypeAlias = _typing.Literal["invited_by_id"]  # noqa: Y015
     _WhichOneofArgType__invited_by_id: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id"]  # noqa: Y015
@@ -632,3 +646,572 @@ class RevokeSessionResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RevokeSessionResponse: _TypeAlias = RevokeSessionResponse  # noqa: Y015
+
+@_typing.final
+class Session(_message.Message):
+    """Session is one open login session as its owner sees it (never its token)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    USER_AGENT_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    LAST_SEEN_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    id: _builtins.int
+    """The session's snowflake ID."""
+    user_agent: _builtins.str
+    """The User-Agent header of the login (may be empty)."""
+    client_ip: _builtins.str
+    """The client IP address of the login (may be empty)."""
+    current: _builtins.bool
+    """True for the session of the request's `session_token`."""
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the session was opened (the login)."""
+
+    @_builtins.property
+    def last_seen_at(self) -> _timestamp_pb2.Timestamp:
+        """When the session was last used (refreshed); equal to `created_at` until then."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the session ends unless it is used (never after its absolute lifetime)."""
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.int = ...,
+        user_agent: _builtins.str = ...,
+        client_ip: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        last_seen_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+        current: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "last_seen_at", b"last_seen_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_ip", b"client_ip", "created_at", b"created_at", "current", b"current", "expires_at", b"expires_at", "id", b"id", "last_seen_at", b"last_seen_at", "user_agent", b"user_agent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Session: _TypeAlias = Session  # noqa: Y015
+
+@_typing.final
+class ListSessionsRequest(_message.Message):
+    """ListSessionsRequest names the caller's session."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """A session token of the user whose sessions are listed."""
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsRequest: _TypeAlias = ListSessionsRequest  # noqa: Y015
+
+@_typing.final
+class ListSessionsResponse(_message.Message):
+    """ListSessionsResponse lists the sessions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sessions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Session]:
+        """The open sessions, newest first."""
+
+    def __init__(
+        self,
+        *,
+        sessions: _abc.Iterable[Global___Session] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sessions", b"sessions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListSessionsResponse: _TypeAlias = ListSessionsResponse  # noqa: Y015
+
+@_typing.final
+class RevokeSessionByIdRequest(_message.Message):
+    """RevokeSessionByIdRequest names the session to end."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """A session token of the user whose session ends."""
+    session_id: _builtins.int
+    """The ID of the session to end."""
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        session_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_id", b"session_id", "session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeSessionByIdRequest: _TypeAlias = RevokeSessionByIdRequest  # noqa: Y015
+
+@_typing.final
+class RevokeSessionByIdResponse(_message.Message):
+    """RevokeSessionByIdResponse tells whether the caller's own session ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_FIELD_NUMBER: _builtins.int
+    current: _builtins.bool
+    """True when the revoked session is the one of `session_token`."""
+    def __init__(
+        self,
+        *,
+        current: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeSessionByIdResponse: _TypeAlias = RevokeSessionByIdResponse  # noqa: Y015
+
+@_typing.final
+class RevokeOtherSessionsRequest(_message.Message):
+    """RevokeOtherSessionsRequest names the session to keep."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """The session token that stays valid; every other session of its user ends."""
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_token", b"session_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeOtherSessionsRequest: _TypeAlias = RevokeOtherSessionsRequest  # noqa: Y015
+
+@_typing.final
+class RevokeOtherSessionsResponse(_message.Message):
+    """RevokeOtherSessionsResponse counts the sessions ended."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVOKED_COUNT_FIELD_NUMBER: _builtins.int
+    revoked_count: _builtins.int
+    """How many sessions were revoked by this call."""
+    def __init__(
+        self,
+        *,
+        revoked_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["revoked_count", b"revoked_count"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RevokeOtherSessionsResponse: _TypeAlias = RevokeOtherSessionsResponse  # noqa: Y015
+
+@_typing.final
+class DeactivateUserRequest(_message.Message):
+    """DeactivateUserRequest names the acting administrator and the user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """A session token of the acting administrator."""
+    user_id: _builtins.int
+    """The user to deactivate."""
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_token", b"session_token", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeactivateUserRequest: _TypeAlias = DeactivateUserRequest  # noqa: Y015
+
+@_typing.final
+class DeactivateUserResponse(_message.Message):
+    """DeactivateUserResponse carries the deactivated user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___User:
+        """The user after the change."""
+
+    def __init__(
+        self,
+        *,
+        user: Global___User | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeactivateUserResponse: _TypeAlias = DeactivateUserResponse  # noqa: Y015
+
+@_typing.final
+class ReactivateUserRequest(_message.Message):
+    """ReactivateUserRequest names the acting administrator and the user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """A session token of the acting administrator."""
+    user_id: _builtins.int
+    """The user to reactivate."""
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_token", b"session_token", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReactivateUserRequest: _TypeAlias = ReactivateUserRequest  # noqa: Y015
+
+@_typing.final
+class ReactivateUserResponse(_message.Message):
+    """ReactivateUserResponse carries the reactivated user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___User:
+        """The user after the change."""
+
+    def __init__(
+        self,
+        *,
+        user: Global___User | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReactivateUserResponse: _TypeAlias = ReactivateUserResponse  # noqa: Y015
+
+@_typing.final
+class AdminDeleteUserRequest(_message.Message):
+    """AdminDeleteUserRequest names the acting administrator and the user."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_TOKEN_FIELD_NUMBER: _builtins.int
+    USER_ID_FIELD_NUMBER: _builtins.int
+    session_token: _builtins.str
+    """A session token of the acting administrator."""
+    user_id: _builtins.int
+    """The user to delete."""
+    def __init__(
+        self,
+        *,
+        session_token: _builtins.str = ...,
+        user_id: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_token", b"session_token", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdminDeleteUserRequest: _TypeAlias = AdminDeleteUserRequest  # noqa: Y015
+
+@_typing.final
+class AdminDeleteUserResponse(_message.Message):
+    """AdminDeleteUserResponse is empty: success means the user no longer exists."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AdminDeleteUserResponse: _TypeAlias = AdminDeleteUserResponse  # noqa: Y015
+
+@_typing.final
+class SignUpRequest(_message.Message):
+    """SignUpRequest is a public signup."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    PASSWORD_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
+    INVITED_BY_ID_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The login email."""
+    password: _builtins.str
+    """The password in clear text (the service stores only a hash). Never log it."""
+    display_name: _builtins.str
+    """The name shown to other users; must not be empty."""
+    invited_by_id: _builtins.int
+    """The ID of the inviting user, when the signup comes from an invitation."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        password: _builtins.str = ...,
+        display_name: _builtins.str = ...,
+        invited_by_id: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "invited_by_id", b"invited_by_id"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "display_name", b"display_name", "email", b"email", "invited_by_id", b"invited_by_id", "password", b"password"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__invited_by_id: _TypeAlias = _typing.Literal["invited_by_id"]  # noqa: Y015
+    _WhichOneofArgType__invited_by_id: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__invited_by_id) -> _WhichOneofReturnType__invited_by_id | None: ...
+
+Global___SignUpRequest: _TypeAlias = SignUpRequest  # noqa: Y015
+
+@_typing.final
+class SignUpResponse(_message.Message):
+    """SignUpResponse is empty on purpose: it is the same whether the account was created or the
+    address already had one (the address's owner learns which by email).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SignUpResponse: _TypeAlias = SignUpResponse  # noqa: Y015
+
+@_typing.final
+class RequestPasswordResetRequest(_message.Message):
+    """RequestPasswordResetRequest names the account whose password is forgotten."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EMAIL_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
+    email: _builtins.str
+    """The login email."""
+    client_ip: _builtins.str
+    """The end user's IP address as seen by the gateway (rate limiting; may be empty)."""
+    def __init__(
+        self,
+        *,
+        email: _builtins.str = ...,
+        client_ip: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["client_ip", b"client_ip", "email", b"email"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPasswordResetRequest: _TypeAlias = RequestPasswordResetRequest  # noqa: Y015
+
+@_typing.final
+class RequestPasswordResetResponse(_message.Message):
+    """RequestPasswordResetResponse is empty: the same for known and unknown addresses."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestPasswordResetResponse: _TypeAlias = RequestPasswordResetResponse  # noqa: Y015
+
+@_typing.final
+class ResetPasswordRequest(_message.Message):
+    """ResetPasswordRequest sets a new password with a reset token."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    NEW_PASSWORD_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token from the reset email. Never log it."""
+    new_password: _builtins.str
+    """The new password, in clear text. Never log it."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+        new_password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["new_password", b"new_password", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetPasswordRequest: _TypeAlias = ResetPasswordRequest  # noqa: Y015
+
+@_typing.final
+class ResetPasswordResponse(_message.Message):
+    """ResetPasswordResponse is empty: success means the password changed and every session of the
+    user was revoked.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ResetPasswordResponse: _TypeAlias = ResetPasswordResponse  # noqa: Y015
+
+@_typing.final
+class VerifyEmailRequest(_message.Message):
+    """VerifyEmailRequest carries a token from a verification email."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOKEN_FIELD_NUMBER: _builtins.int
+    token: _builtins.str
+    """The token from the email. Never log it."""
+    def __init__(
+        self,
+        *,
+        token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyEmailRequest: _TypeAlias = VerifyEmailRequest  # noqa: Y015
+
+@_typing.final
+class VerifyEmailResponse(_message.Message):
+    """VerifyEmailResponse carries the user after the verification."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def user(self) -> Global___User:
+        """The user, with `email_verified` set (and the new email after an email change)."""
+
+    def __init__(
+        self,
+        *,
+        user: Global___User | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VerifyEmailResponse: _TypeAlias = VerifyEmailResponse  # noqa: Y015
+
+@_typing.final
+class RequestEmailChangeRequest(_message.Message):
+    """RequestEmailChangeRequest asks to move a user to a new login email."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_ID_FIELD_NUMBER: _builtins.int
+    NEW_EMAIL_FIELD_NUMBER: _builtins.int
+    CURRENT_PASSWORD_FIELD_NUMBER: _builtins.int
+    user_id: _builtins.int
+    """The ID of the user whose email changes."""
+    new_email: _builtins.str
+    """The new login email; a verification link is sent there."""
+    current_password: _builtins.str
+    """The password in use now, in clear text, as proof. Never log it."""
+    def __init__(
+        self,
+        *,
+        user_id: _builtins.int = ...,
+        new_email: _builtins.str = ...,
+        current_password: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current_password", b"current_password", "new_email", b"new_email", "user_id", b"user_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestEmailChangeRequest: _TypeAlias = RequestEmailChangeRequest  # noqa: Y015
+
+@_typing.final
+class RequestEmailChangeResponse(_message.Message):
+    """RequestEmailChangeResponse is empty: the change waits for the new address's verification."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RequestEmailChangeResponse: _TypeAlias = RequestEmailChangeResponse  # noqa: Y015

@@ -86,6 +86,61 @@ class UserServiceStub:
                 request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionRequest.SerializeToString,
                 response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionResponse.FromString,
                 _registered_method=True)
+        self.SignUp = channel.unary_unary(
+                '/alvin.user.v1.UserService/SignUp',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.SignUpRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.SignUpResponse.FromString,
+                _registered_method=True)
+        self.RequestPasswordReset = channel.unary_unary(
+                '/alvin.user.v1.UserService/RequestPasswordReset',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestPasswordResetRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestPasswordResetResponse.FromString,
+                _registered_method=True)
+        self.ResetPassword = channel.unary_unary(
+                '/alvin.user.v1.UserService/ResetPassword',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ResetPasswordRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ResetPasswordResponse.FromString,
+                _registered_method=True)
+        self.VerifyEmail = channel.unary_unary(
+                '/alvin.user.v1.UserService/VerifyEmail',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.VerifyEmailRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.VerifyEmailResponse.FromString,
+                _registered_method=True)
+        self.RequestEmailChange = channel.unary_unary(
+                '/alvin.user.v1.UserService/RequestEmailChange',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestEmailChangeRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestEmailChangeResponse.FromString,
+                _registered_method=True)
+        self.ListSessions = channel.unary_unary(
+                '/alvin.user.v1.UserService/ListSessions',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ListSessionsRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ListSessionsResponse.FromString,
+                _registered_method=True)
+        self.RevokeSessionById = channel.unary_unary(
+                '/alvin.user.v1.UserService/RevokeSessionById',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionByIdRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionByIdResponse.FromString,
+                _registered_method=True)
+        self.RevokeOtherSessions = channel.unary_unary(
+                '/alvin.user.v1.UserService/RevokeOtherSessions',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeOtherSessionsRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeOtherSessionsResponse.FromString,
+                _registered_method=True)
+        self.DeactivateUser = channel.unary_unary(
+                '/alvin.user.v1.UserService/DeactivateUser',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.DeactivateUserRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.DeactivateUserResponse.FromString,
+                _registered_method=True)
+        self.ReactivateUser = channel.unary_unary(
+                '/alvin.user.v1.UserService/ReactivateUser',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ReactivateUserRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ReactivateUserResponse.FromString,
+                _registered_method=True)
+        self.AdminDeleteUser = channel.unary_unary(
+                '/alvin.user.v1.UserService/AdminDeleteUser',
+                request_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.AdminDeleteUserRequest.SerializeToString,
+                response_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.AdminDeleteUserResponse.FromString,
+                _registered_method=True)
 
 
 class UserServiceServicer:
@@ -202,6 +257,133 @@ class UserServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SignUp(self, request, context):
+        """SignUp is the public, enumeration-safe signup. For a new email it creates the user and
+        queues a welcome email and a verification email; for an email that belongs to a user it
+        changes nothing and queues a "someone tried to sign up" email to that user. Both answer the
+        same empty response after the same work (one password hash), so callers cannot learn whether
+        the address has an account. CreateUser stays for trusted callers (administration).
+
+        Errors: INVALID_ARGUMENT (with field violations) when the email is malformed, the password
+        does not meet the password policy, the display name is empty or too long, or
+        `invited_by_id` matches no user. Not retried (each call may send an email).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestPasswordReset(self, request, context):
+        """RequestPasswordReset emails a single-use, short-lived reset link to the user with this email.
+        It answers the same, after the same work, whether or not a user has the address.
+
+        Errors: RESOURCE_EXHAUSTED when too many resets were asked for the address or from the
+        client address recently. A malformed email is not an error (nothing is sent).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetPassword(self, request, context):
+        """ResetPassword sets a new password with a token from a reset email, marks the token used,
+        revokes every session of the user and emails a "password changed" notice.
+
+        Errors: INVALID_ARGUMENT with a field violation on `token` when it is unknown, expired or
+        already used, or on `new_password` when it does not meet the password policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def VerifyEmail(self, request, context):
+        """VerifyEmail uses a token from a verification email: it marks the address verified, or, for
+        an email change, moves the user to the new address (verified) and tells the old address.
+
+        Errors: INVALID_ARGUMENT with a field violation on `token` when it is unknown, expired or
+        already used, or when the address it verifies now belongs to another user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestEmailChange(self, request, context):
+        """RequestEmailChange checks the current password and emails a verification link to the new
+        address; the email changes only when that link is used (VerifyEmail). The answer is the same
+        whether or not the new address belongs to another user (that user is not told either).
+
+        Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
+        `current_password` when it is wrong, or on `new_email` when it is malformed or is the
+        user's current email.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSessions(self, request, context):
+        """ListSessions lists the open (unrevoked, unexpired) sessions of the user who owns
+        `session_token`, newest first; the session of that token is marked `current`. The owner is
+        found from the token, never from an ID the caller names, so a caller can only list its own.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSessionById(self, request, context):
+        """RevokeSessionById ends one session of the user who owns `session_token` (a "log out that
+        device"). Revoking the caller's own current session is allowed.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked; NOT_FOUND when the
+        ID is not an open session of that user (another user's session answers NOT_FOUND too, so that
+        session IDs cannot be probed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeOtherSessions(self, request, context):
+        """RevokeOtherSessions ends every open session of the user who owns `session_token` except that
+        one. Repeating it is harmless.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeactivateUser(self, request, context):
+        """DeactivateUser deactivates a user and revokes all their sessions; only an administrator may.
+        The acting administrator is the owner of `session_token`: the user-service checks the role
+        itself, whatever the caller believes.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked; PERMISSION_DENIED when
+        its user is not an administrator; NOT_FOUND when no user has the ID; FAILED_PRECONDITION when
+        administrators name themselves.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReactivateUser(self, request, context):
+        """ReactivateUser lets a deactivated user log in again (their old sessions stay revoked); only
+        an administrator may (see DeactivateUser).
+
+        Errors: as DeactivateUser.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AdminDeleteUser(self, request, context):
+        """AdminDeleteUser deletes a user as DeleteUser does; only an administrator may (see
+        DeactivateUser).
+
+        Errors: as DeactivateUser (NOT_FOUND also for a user already deleted).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UserServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -254,6 +436,61 @@ def add_UserServiceServicer_to_server(servicer, server):
                     servicer.RevokeSession,
                     request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionRequest.FromString,
                     response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionResponse.SerializeToString,
+            ),
+            'SignUp': grpc.unary_unary_rpc_method_handler(
+                    servicer.SignUp,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.SignUpRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.SignUpResponse.SerializeToString,
+            ),
+            'RequestPasswordReset': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestPasswordReset,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestPasswordResetRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestPasswordResetResponse.SerializeToString,
+            ),
+            'ResetPassword': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetPassword,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ResetPasswordRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ResetPasswordResponse.SerializeToString,
+            ),
+            'VerifyEmail': grpc.unary_unary_rpc_method_handler(
+                    servicer.VerifyEmail,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.VerifyEmailRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.VerifyEmailResponse.SerializeToString,
+            ),
+            'RequestEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestEmailChange,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestEmailChangeRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RequestEmailChangeResponse.SerializeToString,
+            ),
+            'ListSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSessions,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ListSessionsRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ListSessionsResponse.SerializeToString,
+            ),
+            'RevokeSessionById': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSessionById,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionByIdRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionByIdResponse.SerializeToString,
+            ),
+            'RevokeOtherSessions': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeOtherSessions,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeOtherSessionsRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeOtherSessionsResponse.SerializeToString,
+            ),
+            'DeactivateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeactivateUser,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.DeactivateUserRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.DeactivateUserResponse.SerializeToString,
+            ),
+            'ReactivateUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReactivateUser,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ReactivateUserRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.ReactivateUserResponse.SerializeToString,
+            ),
+            'AdminDeleteUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.AdminDeleteUser,
+                    request_deserializer=alvin_dot_user_dot_v1_dot_user__service__pb2.AdminDeleteUserRequest.FromString,
+                    response_serializer=alvin_dot_user_dot_v1_dot_user__service__pb2.AdminDeleteUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -528,6 +765,303 @@ class UserService:
             '/alvin.user.v1.UserService/RevokeSession',
             alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionRequest.SerializeToString,
             alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SignUp(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/SignUp',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.SignUpRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.SignUpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestPasswordReset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/RequestPasswordReset',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RequestPasswordResetRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RequestPasswordResetResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetPassword(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/ResetPassword',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.ResetPasswordRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.ResetPasswordResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyEmail(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/VerifyEmail',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.VerifyEmailRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.VerifyEmailResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/RequestEmailChange',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RequestEmailChangeRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RequestEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/ListSessions',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.ListSessionsRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.ListSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSessionById(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/RevokeSessionById',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionByIdRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeSessionByIdResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeOtherSessions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/RevokeOtherSessions',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeOtherSessionsRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.RevokeOtherSessionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeactivateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/DeactivateUser',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.DeactivateUserRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.DeactivateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReactivateUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/ReactivateUser',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.ReactivateUserRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.ReactivateUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AdminDeleteUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/alvin.user.v1.UserService/AdminDeleteUser',
+            alvin_dot_user_dot_v1_dot_user__service__pb2.AdminDeleteUserRequest.SerializeToString,
+            alvin_dot_user_dot_v1_dot_user__service__pb2.AdminDeleteUserResponse.FromString,
             options,
             channel_credentials,
             insecure,

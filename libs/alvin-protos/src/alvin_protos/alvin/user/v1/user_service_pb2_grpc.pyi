@@ -105,6 +105,89 @@ class UserServiceStub:
     """RevokeSession ends a session (logout). Revoking an unknown, expired or already revoked token
     succeeds: the call is idempotent.
     """
+    SignUp: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.SignUpRequest, _user_service_pb2.SignUpResponse]
+    """SignUp is the public, enumeration-safe signup. For a new email it creates the user and
+    queues a welcome email and a verification email; for an email that belongs to a user it
+    changes nothing and queues a "someone tried to sign up" email to that user. Both answer the
+    same empty response after the same work (one password hash), so callers cannot learn whether
+    the address has an account. CreateUser stays for trusted callers (administration).
+
+    Errors: INVALID_ARGUMENT (with field violations) when the email is malformed, the password
+    does not meet the password policy, the display name is empty or too long, or
+    `invited_by_id` matches no user. Not retried (each call may send an email).
+    """
+    RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]
+    """RequestPasswordReset emails a single-use, short-lived reset link to the user with this email.
+    It answers the same, after the same work, whether or not a user has the address.
+
+    Errors: RESOURCE_EXHAUSTED when too many resets were asked for the address or from the
+    client address recently. A malformed email is not an error (nothing is sent).
+    """
+    ResetPassword: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ResetPasswordRequest, _user_service_pb2.ResetPasswordResponse]
+    """ResetPassword sets a new password with a token from a reset email, marks the token used,
+    revokes every session of the user and emails a "password changed" notice.
+
+    Errors: INVALID_ARGUMENT with a field violation on `token` when it is unknown, expired or
+    already used, or on `new_password` when it does not meet the password policy.
+    """
+    VerifyEmail: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.VerifyEmailRequest, _user_service_pb2.VerifyEmailResponse]
+    """VerifyEmail uses a token from a verification email: it marks the address verified, or, for
+    an email change, moves the user to the new address (verified) and tells the old address.
+
+    Errors: INVALID_ARGUMENT with a field violation on `token` when it is unknown, expired or
+    already used, or when the address it verifies now belongs to another user.
+    """
+    RequestEmailChange: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RequestEmailChangeRequest, _user_service_pb2.RequestEmailChangeResponse]
+    """RequestEmailChange checks the current password and emails a verification link to the new
+    address; the email changes only when that link is used (VerifyEmail). The answer is the same
+    whether or not the new address belongs to another user (that user is not told either).
+
+    Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
+    `current_password` when it is wrong, or on `new_email` when it is malformed or is the
+    user's current email.
+    """
+    ListSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListSessionsRequest, _user_service_pb2.ListSessionsResponse]
+    """ListSessions lists the open (unrevoked, unexpired) sessions of the user who owns
+    `session_token`, newest first; the session of that token is marked `current`. The owner is
+    found from the token, never from an ID the caller names, so a caller can only list its own.
+
+    Errors: UNAUTHENTICATED when the token is unknown, expired or revoked.
+    """
+    RevokeSessionById: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeSessionByIdRequest, _user_service_pb2.RevokeSessionByIdResponse]
+    """RevokeSessionById ends one session of the user who owns `session_token` (a "log out that
+    device"). Revoking the caller's own current session is allowed.
+
+    Errors: UNAUTHENTICATED when the token is unknown, expired or revoked; NOT_FOUND when the
+    ID is not an open session of that user (another user's session answers NOT_FOUND too, so that
+    session IDs cannot be probed).
+    """
+    RevokeOtherSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeOtherSessionsRequest, _user_service_pb2.RevokeOtherSessionsResponse]
+    """RevokeOtherSessions ends every open session of the user who owns `session_token` except that
+    one. Repeating it is harmless.
+
+    Errors: UNAUTHENTICATED when the token is unknown, expired or revoked.
+    """
+    DeactivateUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeactivateUserRequest, _user_service_pb2.DeactivateUserResponse]
+    """DeactivateUser deactivates a user and revokes all their sessions; only an administrator may.
+    The acting administrator is the owner of `session_token`: the user-service checks the role
+    itself, whatever the caller believes.
+
+    Errors: UNAUTHENTICATED when the token is unknown, expired or revoked; PERMISSION_DENIED when
+    its user is not an administrator; NOT_FOUND when no user has the ID; FAILED_PRECONDITION when
+    administrators name themselves.
+    """
+    ReactivateUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ReactivateUserRequest, _user_service_pb2.ReactivateUserResponse]
+    """ReactivateUser lets a deactivated user log in again (their old sessions stay revoked); only
+    an administrator may (see DeactivateUser).
+
+    Errors: as DeactivateUser.
+    """
+    AdminDeleteUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.AdminDeleteUserRequest, _user_service_pb2.AdminDeleteUserResponse]
+    """AdminDeleteUser deletes a user as DeleteUser does; only an administrator may (see
+    DeactivateUser).
+
+    Errors: as DeactivateUser (NOT_FOUND also for a user already deleted).
+    """
 
 class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     """UserService owns user accounts and their login sessions. It is internal: only other services
@@ -238,6 +321,155 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _user_service_pb2.RevokeSessionResponse:
         """RevokeSession ends a session (logout). Revoking an unknown, expired or already revoked token
         succeeds: the call is idempotent.
+        """
+
+    @_abc_1.abstractmethod
+    def SignUp(
+        self,
+        request: _user_service_pb2.SignUpRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.SignUpResponse:
+        """SignUp is the public, enumeration-safe signup. For a new email it creates the user and
+        queues a welcome email and a verification email; for an email that belongs to a user it
+        changes nothing and queues a "someone tried to sign up" email to that user. Both answer the
+        same empty response after the same work (one password hash), so callers cannot learn whether
+        the address has an account. CreateUser stays for trusted callers (administration).
+
+        Errors: INVALID_ARGUMENT (with field violations) when the email is malformed, the password
+        does not meet the password policy, the display name is empty or too long, or
+        `invited_by_id` matches no user. Not retried (each call may send an email).
+        """
+
+    @_abc_1.abstractmethod
+    def RequestPasswordReset(
+        self,
+        request: _user_service_pb2.RequestPasswordResetRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.RequestPasswordResetResponse:
+        """RequestPasswordReset emails a single-use, short-lived reset link to the user with this email.
+        It answers the same, after the same work, whether or not a user has the address.
+
+        Errors: RESOURCE_EXHAUSTED when too many resets were asked for the address or from the
+        client address recently. A malformed email is not an error (nothing is sent).
+        """
+
+    @_abc_1.abstractmethod
+    def ResetPassword(
+        self,
+        request: _user_service_pb2.ResetPasswordRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.ResetPasswordResponse:
+        """ResetPassword sets a new password with a token from a reset email, marks the token used,
+        revokes every session of the user and emails a "password changed" notice.
+
+        Errors: INVALID_ARGUMENT with a field violation on `token` when it is unknown, expired or
+        already used, or on `new_password` when it does not meet the password policy.
+        """
+
+    @_abc_1.abstractmethod
+    def VerifyEmail(
+        self,
+        request: _user_service_pb2.VerifyEmailRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.VerifyEmailResponse:
+        """VerifyEmail uses a token from a verification email: it marks the address verified, or, for
+        an email change, moves the user to the new address (verified) and tells the old address.
+
+        Errors: INVALID_ARGUMENT with a field violation on `token` when it is unknown, expired or
+        already used, or when the address it verifies now belongs to another user.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestEmailChange(
+        self,
+        request: _user_service_pb2.RequestEmailChangeRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.RequestEmailChangeResponse:
+        """RequestEmailChange checks the current password and emails a verification link to the new
+        address; the email changes only when that link is used (VerifyEmail). The answer is the same
+        whether or not the new address belongs to another user (that user is not told either).
+
+        Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
+        `current_password` when it is wrong, or on `new_email` when it is malformed or is the
+        user's current email.
+        """
+
+    @_abc_1.abstractmethod
+    def ListSessions(
+        self,
+        request: _user_service_pb2.ListSessionsRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.ListSessionsResponse:
+        """ListSessions lists the open (unrevoked, unexpired) sessions of the user who owns
+        `session_token`, newest first; the session of that token is marked `current`. The owner is
+        found from the token, never from an ID the caller names, so a caller can only list its own.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked.
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeSessionById(
+        self,
+        request: _user_service_pb2.RevokeSessionByIdRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.RevokeSessionByIdResponse:
+        """RevokeSessionById ends one session of the user who owns `session_token` (a "log out that
+        device"). Revoking the caller's own current session is allowed.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked; NOT_FOUND when the
+        ID is not an open session of that user (another user's session answers NOT_FOUND too, so that
+        session IDs cannot be probed).
+        """
+
+    @_abc_1.abstractmethod
+    def RevokeOtherSessions(
+        self,
+        request: _user_service_pb2.RevokeOtherSessionsRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.RevokeOtherSessionsResponse:
+        """RevokeOtherSessions ends every open session of the user who owns `session_token` except that
+        one. Repeating it is harmless.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked.
+        """
+
+    @_abc_1.abstractmethod
+    def DeactivateUser(
+        self,
+        request: _user_service_pb2.DeactivateUserRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.DeactivateUserResponse:
+        """DeactivateUser deactivates a user and revokes all their sessions; only an administrator may.
+        The acting administrator is the owner of `session_token`: the user-service checks the role
+        itself, whatever the caller believes.
+
+        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked; PERMISSION_DENIED when
+        its user is not an administrator; NOT_FOUND when no user has the ID; FAILED_PRECONDITION when
+        administrators name themselves.
+        """
+
+    @_abc_1.abstractmethod
+    def ReactivateUser(
+        self,
+        request: _user_service_pb2.ReactivateUserRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.ReactivateUserResponse:
+        """ReactivateUser lets a deactivated user log in again (their old sessions stay revoked); only
+        an administrator may (see DeactivateUser).
+
+        Errors: as DeactivateUser.
+        """
+
+    @_abc_1.abstractmethod
+    def AdminDeleteUser(
+        self,
+        request: _user_service_pb2.AdminDeleteUserRequest,
+        context: _grpc.ServicerContext,
+    ) -> _user_service_pb2.AdminDeleteUserResponse:
+        """AdminDeleteUser deletes a user as DeleteUser does; only an administrator may (see
+        DeactivateUser).
+
+        Errors: as DeactivateUser (NOT_FOUND also for a user already deleted).
         """
 
 def add_UserServiceServicer_to_server(servicer: UserServiceServicer, server: _grpc.Server) -> None: ...
