@@ -36,3 +36,5 @@ class User(SnowflakePrimaryKey, Timestamps, Base):
         DateTime(timezone=True), default=None
     )
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    #: An administrator (``user-service grant-admin``): may deactivate, reactivate and delete users.
+    admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
