@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
@@ -72,6 +73,9 @@ class Database:
         self._engine: Engine | None = None
         self.session: scoped_session[Session] = scoped_session(sessionmaker(expire_on_commit=False))
         self._own_registry = self.session.registry
+        # reading(): sessions on the engine in autocommit, made once per binding.
+        self._readers: sessionmaker[Session] = sessionmaker(expire_on_commit=False)
+        event.listen(self._readers, "before_flush", _refuse_writes)
         _instances.add(self)
         if url is not None:
             self.configure(url, **engine_options)
@@ -115,6 +119,29 @@ class Database:
         finally:
             self.session.remove()
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for a unit of work that only reads, closed at the end of the block.
+
+        Its statements run outside an explicit transaction (autocommit): a one-statement read is
+        one round trip to the database instead of four (BEGIN, the deadline's ``SET LOCAL``, the
+        statement, ROLLBACK), and :func:`~alvin_python_lib.db.statement_deadline` still bounds
+        each statement (a session-level limit, set only when it changes). Each statement sees
+        what was committed when it started: reads that must agree with each other, and any
+        write, belong in :func:`transaction` (flushing this session raises ``RuntimeError``).
+
+        Under the ``db`` test fixture it is the test's session, which sees the test's data.
+        """
+        binding = _test_binding
+        if binding is not None and (binding[2] is not None or not isinstance(binding[0], Engine)):
+            yield self.session()
+            return
+        session = self._readers()
+        try:
+            yield session
+        finally:
+            session.close()
+
     def init_flask(self, app: FlaskLike) -> None:
         """Remove the session when each Flask app context ends (also after an exception)."""
 
@@ -133,6 +160,11 @@ class Database:
         if isinstance(self.session.registry, _SharedRegistry):
             self.session.registry = self._own_registry
         self.session.remove()
+        reader_bind = _test_binding[0] if _test_binding is not None else self._engine
+        if isinstance(reader_bind, Engine):
+            self._readers.configure(
+                bind=reader_bind.execution_options(isolation_level="AUTOCOMMIT")
+            )
         if _test_binding is not None:
             bind, options, shared = _test_binding
             self.session.configure(bind=bind, **options)
@@ -140,6 +172,12 @@ class Database:
                 self.session.registry = _SharedRegistry(shared)  # type: ignore[assignment]
         elif self._engine is not None:
             self.session.configure(bind=self._engine)
+
+
+def _refuse_writes(session: Session, *_: Any) -> None:
+    raise RuntimeError(
+        "Database.reading() sessions only read: write inside transaction(database.session)"
+    )
 
 
 def set_test_binding(

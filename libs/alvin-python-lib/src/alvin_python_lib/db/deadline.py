@@ -8,6 +8,14 @@ included. Inside :func:`statement_deadline`, each transaction that begins on an 
 left, so PostgreSQL cancels the statement when the caller's deadline passes and the thread is
 free again (the error arrives as ``OperationalError``, i.e. ``Unavailable``).
 
+On a connection in autocommit (:meth:`alvin_python_lib.db.Database.reading`: reads outside an
+explicit transaction) there is no transaction for ``SET LOCAL``: the limit is set for the
+connection's session instead (``SET statement_timeout``), and only when the value it already
+holds is not within the time left (between 90% and 100% of it), so back-to-back calls with the
+same deadline cost no extra round trip. A connection keeps the value it was given (remembered in
+its pool record): a later transaction on it without a deadline, or a read without one, puts the
+server default (``TO DEFAULT``: the engine's ``statement_timeout_ms`` or the server's) back first.
+
 ::
 
     with statement_deadline(context.time_remaining()):   # a gRPC handler (alvin_grpc does this)
@@ -44,15 +52,43 @@ def statement_deadline(seconds: float | None) -> Iterator[None]:
         _deadline.reset(token)
 
 
+# In a connection's pool record: the session-level statement_timeout (ms) it was given, absent
+# while it has the server default.
+_SESSION_TIMEOUT = "alvin.statement_timeout_ms"
+
+
 def _limit(conn: Any) -> None:
     deadline = _deadline.get()
-    if deadline is None:
+    left_ms = None if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
+    record = conn.connection.info
+    current = record.get(_SESSION_TIMEOUT)
+    if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+        # A transaction: SET LOCAL ends with it. It also hides a session-level value that an
+        # earlier read left on this connection.
+        if left_ms is not None:
+            _run(conn, f"SET LOCAL statement_timeout = {left_ms}")
+        elif current is not None:
+            _run(conn, "SET LOCAL statement_timeout TO DEFAULT")
         return
-    left_ms = max(1, int((deadline - time.monotonic()) * 1000))
-    statement = f"SET LOCAL statement_timeout = {left_ms}"
-    # Through the DBAPI connection (the Connection is inside begin()): it opens the transaction
-    # that SET LOCAL applies to. Its errors are wrapped as SQLAlchemy's (a dead connection:
-    # OperationalError), as they would be for any other statement.
+    if left_ms is None:
+        if current is not None:
+            _run(conn, "SET statement_timeout TO DEFAULT")
+            del record[_SESSION_TIMEOUT]
+        return
+    if current is not None and left_ms * 9 // 10 <= current <= left_ms:
+        return  # still bounded by this deadline: no round trip
+    # A little under the time left, so that the next calls with the same deadline keep it.
+    value = max(1, left_ms * 19 // 20)
+    # Forgotten first: if the SET fails, the connection's value is unknown (set again next time).
+    record.pop(_SESSION_TIMEOUT, None)
+    _run(conn, f"SET statement_timeout = {value}")
+    record[_SESSION_TIMEOUT] = value
+
+
+def _run(conn: Any, statement: str) -> None:
+    # Through the DBAPI connection (the Connection is inside begin()): in a transaction it opens
+    # the transaction that SET LOCAL applies to. Its errors are wrapped as SQLAlchemy's (a dead
+    # connection: OperationalError), as they would be for any other statement.
     dialect = conn.dialect
     dbapi_connection = conn.connection.dbapi_connection
     cursor = dbapi_connection.cursor()
