@@ -247,9 +247,21 @@ def create_channel(
     - when tracing is on (:mod:`alvin_python_lib.telemetry`), OpenTelemetry's client interceptor:
       a span per call and the ``traceparent`` metadata.
     - ``options`` (grpcio channel arguments) come last and win.
+
+    ``inprocess:<name>`` targets the started :class:`alvin_grpc.inprocess.InProcessServer` of
+    that name in this process: the same interceptors (request id, token, default deadline,
+    tracing) on a channel without a socket; the transport options (TLS, keepalive, retries,
+    load balancing) do not apply, and asking for TLS is refused.
     """
     if (client_certificate_chain is None) != (client_private_key is None):
         raise ValueError("client_certificate_chain and client_private_key go together")
+    secure = tls or root_certificates is not None or client_certificate_chain is not None
+    if target.startswith("inprocess:"):
+        from alvin_grpc import inprocess  # noqa: PLC0415 - only in-process deployments need it
+
+        if secure:
+            raise ValueError(f"{target}: an in-process channel has no TLS (turn TLS off)")
+        return _intercepted(inprocess.channel_for(target), token, default_timeout, interceptors)
     service_config = retry_service_config(
         retry_methods,
         max_attempts=max_attempts,
@@ -282,7 +294,6 @@ def create_channel(
         channel_options.append(("grpc.ssl_target_name_override", server_name))
     channel_options.extend(options)
 
-    secure = tls or root_certificates is not None or client_certificate_chain is not None
     if secure:
         credentials = grpc.ssl_channel_credentials(
             root_certificates=root_certificates,
@@ -292,6 +303,15 @@ def create_channel(
         channel = grpc.secure_channel(target, credentials, options=channel_options)
     else:
         channel = grpc.insecure_channel(target, options=channel_options)
+    return _intercepted(channel, token, default_timeout, interceptors)
+
+
+def _intercepted(
+    channel: grpc.Channel,
+    token: str | SecretStr | None,
+    default_timeout: float | None,
+    interceptors: Sequence[Any],
+) -> grpc.Channel:
     metadata = ClientMetadataInterceptor(token=token, default_timeout=default_timeout)
     channel = grpc.intercept_channel(channel, metadata, *interceptors)
     if telemetry.tracing_enabled():

@@ -57,6 +57,7 @@ __all__ = [
     "ServerSettings",
     "ServiceRegistration",
     "build_server",
+    "default_interceptors",
     "serve_forever",
 ]
 
@@ -361,6 +362,29 @@ class GrpcServer:
         self.stop()
 
 
+def default_interceptors(
+    settings: ServerSettings,
+    *,
+    database: SupportsRemove | None = None,
+    metrics_registry: CollectorRegistry | None = None,
+    extra: Sequence[grpc.ServerInterceptor] = (),
+) -> list[grpc.ServerInterceptor]:
+    """The default chain configured from ``settings`` (error domain, service token, allowed
+    peers); refuses deployed settings without a strong credential
+    (:meth:`ServerSettings.check_service_auth`). Shared by :func:`build_server` and
+    :class:`alvin_grpc.inprocess.InProcessServer`."""
+    settings.check_service_auth()
+    token = settings.grpc_service_token
+    return server_interceptors(
+        error_domain=settings.grpc_error_domain,
+        tokens=[token] if token is not None else [],
+        allowed_peers=settings.grpc_allowed_peers,
+        database=database,
+        metrics_registry=metrics_registry,
+        extra=extra,
+    )
+
+
 def build_server(
     services: Iterable[ServiceRegistration | grpc.GenericRpcHandler],
     settings: ServerSettings | None = None,
@@ -386,12 +410,8 @@ def build_server(
     if len(set(names)) != len(names):
         raise ValueError(f"a service is registered twice: {names}")
     if interceptors is None:
-        settings.check_service_auth()
-        token = settings.grpc_service_token
-        interceptors = server_interceptors(
-            error_domain=settings.grpc_error_domain,
-            tokens=[token] if token is not None else [],
-            allowed_peers=settings.grpc_allowed_peers,
+        interceptors = default_interceptors(
+            settings,
             database=database,
             metrics_registry=metrics_registry,
             extra=extra_interceptors,
