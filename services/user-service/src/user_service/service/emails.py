@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from email.utils import make_msgid
 
 from alvin_python_lib.db import transaction
 from alvin_python_lib.logging import get_logger
 from user_service.db.repository import outbox as outbox_repo
 from user_service.db.repository import user as user_repo
 from user_service.service.deps import Deps
+from user_service.service.email_templates import render_email
 
 log = get_logger(__name__)
 
 
 def welcome_message(*, to: str, display_name: str, sender: str) -> EmailMessage:
     """The welcome email."""
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = to
-    message["Subject"] = "Welcome!"
-    message["Message-ID"] = make_msgid(domain="alvin.invalid")
-    message.set_content(f"Hello {display_name},\n\nyour account is ready.\n")
-    return message
+    return render_email("welcome", to=to, sender=sender, context={"display_name": display_name})
 
 
 def send_welcome_email(deps: Deps, user_id: int) -> bool:

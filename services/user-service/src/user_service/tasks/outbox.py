@@ -14,9 +14,10 @@ from alvin_python_lib.logging import (
     get_request_id,
 )
 from user_service.db.repository import outbox as outbox_repo
+from user_service.service.account_mail import ACCOUNT_EMAIL_TOPIC
 from user_service.service.deps import Deps
 from user_service.service.users import WELCOME_EMAIL_TOPIC
-from user_service.tasks.email import send_welcome_email
+from user_service.tasks.email import send_account_email, send_welcome_email
 
 log = get_logger(__name__)
 
@@ -59,6 +60,15 @@ def relay_outbox(deps: Deps, batch_size: int = 100) -> int:
                 ):
                     send_welcome_email.apply_async(
                         args=[int(message.payload["user_id"])], task_id=f"outbox-{message.id}"
+                    )
+                    log.info("outbox.published", topic=message.topic, message_id=message.id)
+            elif message.topic == ACCOUNT_EMAIL_TOPIC:
+                with (
+                    request_context(message.headers.get("request_id")),
+                    telemetry.trace_context(message.headers),
+                ):
+                    send_account_email.apply_async(
+                        args=[message.id, dict(message.payload)], task_id=f"outbox-{message.id}"
                     )
                     log.info("outbox.published", topic=message.topic, message_id=message.id)
             else:

@@ -14,8 +14,8 @@ from user_service.db.models.base import Base
 class AccountToken(SnowflakePrimaryKey, Base):
     """A token emailed to a user; ``used_at`` makes it single-use, ``expires_at`` short-lived.
 
-    ``purpose`` is ``reset``, ``verify`` or ``email_change``; ``new_email`` is the address an
-    email change moves to once this token (sent to that address) is used.
+    ``purpose`` is ``reset``, ``verify`` or ``email_change``; ``new_email`` is the address the
+    token was mailed to (for an email change, the address the user moves to once it is used).
     """
 
     __tablename__ = "account_tokens"

@@ -990,6 +990,7 @@ class SignUpRequest(_message.Message):
     PASSWORD_FIELD_NUMBER: _builtins.int
     DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     INVITED_BY_ID_FIELD_NUMBER: _builtins.int
+    CLIENT_IP_FIELD_NUMBER: _builtins.int
     email: _builtins.str
     """The login email."""
     password: _builtins.str
@@ -998,6 +999,8 @@ class SignUpRequest(_message.Message):
     """The name shown to other users; must not be empty."""
     invited_by_id: _builtins.int
     """The ID of the inviting user, when the signup comes from an invitation."""
+    client_ip: _builtins.str
+    """The end user's IP address as seen by the gateway (signup throttling; may be empty)."""
     def __init__(
         self,
         *,
@@ -1005,10 +1008,11 @@ class SignUpRequest(_message.Message):
         password: _builtins.str = ...,
         display_name: _builtins.str = ...,
         invited_by_id: _builtins.int | None = ...,
+        client_ip: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "invited_by_id", b"invited_by_id"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "display_name", b"display_name", "email", b"email", "invited_by_id", b"invited_by_id", "password", b"password"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id", "client_ip", b"client_ip", "display_name", b"display_name", "email", b"email", "invited_by_id", b"invited_by_id", "password", b"password"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__invited_by_id: _TypeAlias = _typing.Literal["invited_by_id"]  # noqa: Y015
     _WhichOneofArgType__invited_by_id: _TypeAlias = _typing.Literal["_invited_by_id", b"_invited_by_id"]  # noqa: Y015

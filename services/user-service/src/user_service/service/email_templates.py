@@ -1,0 +1,65 @@
+"""The transactional emails' templates (Jinja2): an HTML part and a plain-text part each.
+
+Templates live in ``user_service/templates/email/`` (shipped in the wheel): ``NAME.txt`` and
+``NAME.html``; the HTML ones are autoescaped, so a display name or address chosen by a stranger
+cannot inject markup. Links point at the front end (``ServiceConfig.public_url``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from email.message import EmailMessage
+from email.utils import make_msgid
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+__all__ = ["SUBJECTS", "TEMPLATES", "frontend_link", "render_email"]
+
+SUBJECTS: dict[str, str] = {
+    "welcome": "Welcome!",
+    "verify": "Confirm your email address",
+    "reset": "Reset your password",
+    "password_changed": "Your password was changed",
+    "email_changed": "Your login email was changed",
+    "signup_attempted": "Someone tried to sign up with your address",
+}
+TEMPLATES = tuple(SUBJECTS)
+
+# Paths of the front-end pages the links open (the single-page app reads `token` from the query).
+VERIFY_PATH = "/verify-email"
+RESET_PATH = "/reset-password"
+
+_environment = Environment(
+    loader=PackageLoader("user_service", "templates/email"),
+    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+    undefined=StrictUndefined,  # a missing variable fails the render instead of mailing a blank
+    keep_trailing_newline=True,
+)
+
+
+def frontend_link(public_url: str, path: str, token: str | None = None) -> str:
+    """``public_url`` + ``path`` (+ ``?token=``, URL-quoted)."""
+    link = public_url.rstrip("/") + path
+    return f"{link}?token={quote(token, safe='')}" if token is not None else link
+
+
+def render_email(
+    name: str, *, to: str, sender: str, context: Mapping[str, Any], product: str = "Alvin"
+) -> EmailMessage:
+    """The message ``name`` (one of :data:`TEMPLATES`) to ``to``, plain text with an HTML
+    alternative."""
+    if name not in SUBJECTS:
+        raise ValueError(f"unknown email template {name!r}; known: {', '.join(TEMPLATES)}")
+    variables = {"product": product, "subject": SUBJECTS[name], **context}
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = SUBJECTS[name]
+    message["Message-ID"] = make_msgid(domain="alvin.invalid")
+    message.set_content(_environment.get_template(f"{name}.txt").render(variables))
+    message.add_alternative(
+        _environment.get_template(f"{name}.html").render(variables), subtype="html"
+    )
+    return message

@@ -1,0 +1,82 @@
+"""Email verification and email changes.
+
+An address is verified when its owner opens the link mailed to it (:func:`verify_email`). An
+email change (:func:`request_email_change`) needs the current password and mails a link to the
+new address; the login email changes only when that link is used, and the old address is then
+told. A new address that belongs to another account gets the same answer and no email.
+"""
+
+from __future__ import annotations
+
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from alvin_python_lib import telemetry
+from alvin_python_lib.db import transaction, translate_db_errors
+from alvin_python_lib.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from user_service.db.models import User
+from user_service.db.repository import user as user_repo
+from user_service.service import account_mail, tokens
+from user_service.service.deps import Deps
+from user_service.service.validation import normalize_email
+
+ADDRESS_TAKEN = "can no longer be used: the address belongs to another account"
+
+
+def verify_email(deps: Deps, *, token: str) -> User:
+    """Use a verification token: the address is verified (after an email change, it becomes the
+    login email and the old address is told). ``InvalidArgument`` on ``token`` otherwise."""
+    with transaction(deps.database.session) as session:
+        row = tokens.use(session, deps, token, (tokens.VERIFY, tokens.EMAIL_CHANGE))
+        user = user_repo.get_user(session, row.user_id, for_update=True)
+        if user is None:
+            raise InvalidArgument.for_field("token", tokens.UNUSABLE)
+        address = row.new_email or ""
+        if row.purpose == tokens.VERIFY:
+            if address != user.email:  # the user moved to another address since
+                raise InvalidArgument.for_field("token", tokens.UNUSABLE)
+            user.email_verified = True
+            return user
+        if address != user.email:
+            owner = user_repo.get_user_by_email(session, address)
+            if owner is not None:
+                raise InvalidArgument.for_field("token", ADDRESS_TAKEN)
+            old = user.email
+            user.email = address
+            try:
+                with translate_db_errors():
+                    user_repo.flush(session)
+            except AlreadyExists:  # taken by a signup at the same moment
+                raise InvalidArgument.for_field("token", ADDRESS_TAKEN) from None
+            account_mail.queue(session, deps, "email_changed", user_id=user.id, old_email=old)
+        user.email_verified = True
+    return user
+
+
+def request_email_change(
+    deps: Deps, *, user_id: int, new_email: str, current_password: str
+) -> None:
+    """Check the current password and queue a verification email to ``new_email``.
+
+    The same answer whether or not ``new_email`` belongs to another account (the worker sends
+    nothing then): the form cannot be used to find out who has an account.
+    """
+    normalized, violations = normalize_email(new_email, field="new_email")
+    if not current_password:
+        violations.append(FieldViolation("current_password", "is required"))
+    hasher = deps.config.hasher
+    with transaction(deps.database.session) as session:
+        user = user_repo.get_user(session, user_id)
+        if user is None:
+            raise NotFound(entity="User", key=user_id)
+        if not violations and normalized == user.email:
+            violations.append(FieldViolation("new_email", "is already your email"))
+        if violations:
+            raise InvalidArgument(violations=violations)
+        try:
+            with telemetry.span("password.verify"):
+                hasher.verify(user.password_hash, current_password)
+        except (VerificationError, InvalidHashError):
+            raise InvalidArgument.for_field(
+                "current_password", "does not match the current password"
+            ) from None
+        account_mail.queue(session, deps, "email_change", user_id=user.id, new_email=normalized)
