@@ -7,7 +7,7 @@ folder under ``libs/`` and ``services/``, discovered, so a new package needs no 
 ``.ci/run`` runs them after plain ``nox``): ``browser`` here, and the suites that prove the stack in
 ``kit/`` (e2e, faults, containers, terraform-apply, polyrepo, makeityours), registered by
 ``kit/sessions.py`` when that folder is present. Off by default: ``up``, ``clean``, ``release``,
-``publish``, ``new-service``.
+``publish``, ``new-service``, ``kit-update``.
 
 The helpers (package discovery, local installs, tool pins, longer checks) live in
 ``tools/noxsupport/``.
@@ -217,8 +217,15 @@ def up(session: nox.Session) -> None:
     """Run the whole stack on the embedded servers (data in .data/; `nox -s clean` resets it).
 
     posargs go to deploy/local/run_stack.py, e.g. `nox -s up -- --seed 100`; `-- --reload` restarts
-    the gRPC server, worker, scheduler and gateway when a .py file of libs/ or services/ changes.
+    the gRPC server, worker, scheduler and gateway when a .py file of libs/ or services/ changes;
+    `-- --spa` builds the example SPA (npm) and serves it with the API on one origin.
     """
+    if "--spa" in session.posargs:
+        system.ensure_npm(session)
+        session.chdir(ROOT / "examples" / "spa")
+        session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+        session.run("npm", "run", "build", external=True)
+        session.chdir(ROOT)
     install_local(session, *SERVICES, with_group=None, also=pins.STACK_TOOLS)
     # Ctrl-C reaches every process; give them time to stop before nox escalates.
     session.run(
@@ -265,6 +272,17 @@ def new_service(session: nox.Session) -> None:
         session.error("usage: nox -s new-service -- NAME [--grpc | --graphql]")
     session.install(*pins.MAKE_IT_YOURS_TOOLS)
     session.run("python", "tools/new_service.py", *session.posargs)
+
+
+@nox.session(name="kit-update", python=PYTHON, default=False)
+def kit_update(session: nox.Session) -> None:
+    """Merge the kit's later changes into this renamed copy (see tools/kit_update.py):
+    `nox -s kit-update -- --to REF|VERSION [--from-repo PATH_OR_URL] [--commit]`."""
+    if not any(arg == "--to" or arg.startswith("--to=") for arg in session.posargs):
+        session.error("usage: nox -s kit-update -- --to REF|VERSION [--from-repo PATH_OR_URL]")
+    # the kit's rename runs twice (at the recorded and at the target commit): its tools
+    session.install(*pins.MAKE_IT_YOURS_TOOLS)
+    session.run("python", "tools/kit_update.py", *session.posargs)
 
 
 # The suites that prove the kit itself; a copy may delete kit/ and keep every session above.

@@ -2,8 +2,8 @@
 is present: a copy made with ``nox -s rename -- --without-kit`` has none of them and loses nothing
 of the product's checks.
 
-Tagged ``heavy`` (``.ci/run`` runs ``nox -t heavy`` after plain ``nox``): ``e2e``, ``faults``,
-``containers``, ``terraform-apply``, ``polyrepo``, ``makeityours``. Off by default: ``bench``,
+Tagged ``heavy`` (``.ci/run`` runs ``nox -t heavy`` after plain ``nox``): ``e2e``, ``spa``,
+``faults``, ``containers``, ``terraform-apply``, ``polyrepo``, ``makeityours``. Off by default: ``bench``,
 ``rename``.
 """
 
@@ -34,6 +34,25 @@ def e2e(session: nox.Session) -> None:
     """The whole stack end to end, started like `nox -s up`, driven through GraphQL over HTTP."""
     _stack(session, *pins.E2E_TOOLS)
     session.run("pytest", "kit/e2e", "-p", "no:cacheprovider", "--timeout", "300", *session.posargs)
+
+
+# The example SPA's browser suite: the app built by npm, Playwright driving Debian's Chromium.
+SPA_TOOLS = ("playwright>=1.49,<2", "pytest>=8", "pytest-timeout>=2.3", "psutil>=5.9")
+
+
+@nox.session(python=PYTHON, tags=["heavy", "spa"], default=False)
+def spa(session: nox.Session) -> None:
+    """The example SPA (examples/spa) in headless Chromium against the stack started like
+    `nox -s up -- --spa`: on the API's origin, then from Vite's dev server on another origin;
+    screenshots in kit/spa/artifacts/ (SPA_ARTIFACTS)."""
+    system.ensure_chromium(session)
+    system.ensure_npm(session)
+    session.chdir(ROOT / "examples" / "spa")
+    session.run("npm", "ci", "--no-audit", "--no-fund", external=True)
+    session.run("npm", "run", "build", external=True)
+    session.chdir(ROOT)
+    _stack(session, *SPA_TOOLS)
+    session.run("pytest", "kit/spa", "-p", "no:cacheprovider", "--timeout", "300", *session.posargs)
 
 
 @nox.session(python=PYTHON, tags=["heavy", "faults"], default=False)

@@ -8,6 +8,10 @@
    gRPC server, its Celery worker, its scheduler, a local SMTP catcher and the GraphQL gateway.
 5. Ctrl-C or SIGTERM stops every process, then the embedded servers.
 
+With ``--spa`` a ``spa`` process serves the example single-page app's build
+(``examples/spa/dist``) on its own port with the gateway's paths passed through (serve_spa.py, as
+nginx does in compose), so the app and the API share an origin.
+
 With ``--reload`` the gRPC server, the worker, the scheduler and the gateway each run under
 watchfiles, which restarts the process (SIGINT, then SIGKILL after 10 s) when a ``.py`` file under
 the watched folders changes: every ``libs/*/src`` and ``services/*/src`` by default, or the
@@ -52,6 +56,8 @@ PORTS = (
     Port("user-service gRPC", "USER_SERVICE_GRPC_PORT", 50051),
     Port("SMTP catcher", "STACK_SMTP_PORT", 1025),
 )
+SPA_PORT = Port("example SPA", "STACK_SPA_PORT", 8080)  # checked with --spa only
+SPA_DIST = ROOT / "examples" / "spa" / "dist"
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -61,9 +67,9 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def check_ports(env: Mapping[str, str]) -> str | None:
+def check_ports(env: Mapping[str, str], spa: bool = False) -> str | None:
     """The one-line complaint about the first busy port, or None when all are free."""
-    for port in PORTS:
+    for port in (*PORTS, SPA_PORT) if spa else PORTS:
         number = port.value(env)
         if port_in_use(number):
             return (
@@ -173,6 +179,19 @@ def procfile(env: Mapping[str, str], reload_dirs: list[Path] | None = None) -> d
     }
     if shutil.which("gateway", path=env.get("PATH")):
         processes["gateway"] = "gateway serve"
+        if env.get("STACK_SPA_DIR"):
+            processes["spa"] = shlex.join(
+                [
+                    "python",
+                    str(ROOT / "deploy" / "local" / "serve_spa.py"),
+                    "--dist",
+                    env["STACK_SPA_DIR"],
+                    "--port",
+                    str(SPA_PORT.value(env)),
+                    "--gateway",
+                    f"http://127.0.0.1:{env['GATEWAY_PORT']}",
+                ]
+            )
     if reload_dirs:
         processes = {
             name: with_reload(command, reload_dirs) if name in RELOADED else command
@@ -206,6 +225,8 @@ def banner(env: Mapping[str, str], processes: Mapping[str, str]) -> str:
         base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
         lines.append(f"  GraphiQL         {base}/graphql")
         lines.append(f"  readiness        {base}/readyz")
+    if "spa" in processes:
+        lines.append(f"  example SPA      http://127.0.0.1:{SPA_PORT.value(env)}/")
     lines.append(f"  user-service     grpc://127.0.0.1:{env['USER_SERVICE_GRPC_PORT']}")
     lines.append(
         f"  caught emails    printed by the `smtp` process below and saved in "
@@ -233,7 +254,19 @@ def run(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="watch DIR for --reload (repeatable; default: every libs/*/src and services/*/src)",
     )
+    parser.add_argument(
+        "--spa",
+        action="store_true",
+        help="serve the example SPA's build (examples/spa/dist) with the API on one origin",
+    )
     args = parser.parse_args(argv)
+    if args.spa and not (SPA_DIST / "index.html").is_file():
+        print(
+            f"--spa: {SPA_DIST}/index.html is missing: run `npm ci && npm run build` in "
+            "examples/spa (`nox -s up -- --spa` does)",
+            file=sys.stderr,
+        )
+        return 1
     reload_dirs = (args.reload_dir or default_reload_dirs()) if args.reload else None
     here = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     if reload_dirs and shutil.which("watchfiles", path=here) is None:
@@ -241,7 +274,7 @@ def run(argv: list[str] | None = None) -> int:
         return 1
 
     env = dict(os.environ)
-    problem = check_ports(env)
+    problem = check_ports(env, spa=args.spa)
     if problem:
         print(problem, file=sys.stderr)
         return 1
@@ -250,6 +283,11 @@ def run(argv: list[str] | None = None) -> int:
 
     with backing_services(args.data_dir, env):
         proc_env = service_env(env, args.data_dir)
+        if args.spa:
+            proc_env["STACK_SPA_DIR"] = str(SPA_DIST)
+            # the emailed links (/verify-email, /reset-password) open the app served here
+            spa_url = f"http://127.0.0.1:{SPA_PORT.value(proc_env)}"
+            proc_env.setdefault("USER_SERVICE_PUBLIC_URL", spa_url)
         migrate = subprocess.run(MIGRATE, env=proc_env, check=False)
         if migrate.returncode != 0:
             print("migrations failed; see the output above", file=sys.stderr)

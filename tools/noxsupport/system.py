@@ -51,3 +51,16 @@ def ensure_wrk(session: nox.Session) -> None:
         "apt-get", "install", "-y", "-qq", "wrk",
         external=True, env=_APT_ENV, success_codes=range(256),
     )  # fmt: skip
+
+
+def ensure_npm(session: nox.Session) -> None:
+    """Node.js and npm (the example SPA's build; Vite needs Node 20.19+ or 22.12+).
+
+    Missing: skipped with what to install, except under CI, where it fails.
+    """
+    if shutil.which("npm") and shutil.which("node"):
+        return
+    message = "Node.js 20.19+ with npm is missing: install it (https://nodejs.org or your OS's)"
+    if os.environ.get("CI"):
+        session.error(message)
+    session.skip(message)
