@@ -22,7 +22,10 @@ Then, in the result: the generated protobuf stubs are regenerated from the renam
 (``libs/<name>-protos/tools/generate.py``: the serialized descriptors embed the proto package name,
 so a text rewrite alone would corrupt them; needs buf-bin, grpcio-tools and mypy-protobuf, which
 ``nox -s rename`` installs), and ``ruff check --select I --fix`` + ``ruff format`` re-sort the imports
-that the new name moved (``--no-fix`` skips that).
+that the new name moved (``--no-fix`` skips that). Last, ``kit-origin.toml`` records where the
+copy came from (the kit's repository, commit and ``git describe``, the name, ``--without-kit``):
+``nox -s kit-update -- --to REF`` in the copy (tools/kit_update.py) reads it to merge the kit's
+later changes, renamed by this same script at both commits.
 
 The product (``libs/``, ``services/``, ``proto/``, ``deploy/``, ``tools/``, the noxfile) is always
 written; ``kit/``, the suites that prove the kit itself (end-to-end, faults, benchmarks, the
@@ -49,10 +52,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script: the product's tools/ is importable from kit/
+    sys.path.insert(0, str(ROOT))
+
+from tools.kit_update import RECORD, Record, describe_kit, write_record  # noqa: E402
+
 OLD_NAME = "alvin"
 # One word: a Python identifier, a distribution name, and deploy/terraform-ecs's `project` (AWS
 # names allow no underscores; 15 characters at most). (Renamer itself handles a_b names too.)
@@ -269,6 +277,10 @@ def refresh_secrets_baseline(dest: Path) -> None:
         [scanner, "scan", "--baseline", ".secrets.baseline", *files], cwd=dest, check=True
     )
     after = json.loads(baseline.read_text(encoding="utf-8"))
+    # The kit's own date, not the clock's: renaming one commit twice gives the same file, so the
+    # update (which renames the copy's kit commit again as its merge base) sees no change here.
+    if "generated_at" in before:
+        after["generated_at"] = before["generated_at"]
     for name, entries in after.get("results", {}).items():
         for entry in entries:
             key = (name, entry["type"], entry["line_number"])
@@ -303,15 +315,24 @@ def rename(
     fix: bool = True,
     old_name: str = OLD_NAME,
     without_kit: bool = False,
+    record: bool = True,
 ) -> Path:
     """Rename the kit in ``src`` to ``new_name``; returns the folder holding the result.
 
     ``without_kit`` leaves out ``kit/`` (the suites that prove the kit, see the module docstring).
+    ``record`` writes ``kit-origin.toml`` in the result (last, after the old-name scan: the kit's
+    repository URL may hold the kit's name): the kit commit and the name, which
+    ``nox -s kit-update`` needs to bring the kit's later changes into the copy.
     """
     new = validate_name(new_name, old_name)
     renamer = Renamer(old_name, new.snake)
+    origin = describe_kit(src) if record else None
     files = source_files(src)
-    kept = [f for f in files if not (without_kit and f.parts[0] == KIT_FOLDER)]
+    kept = [
+        f
+        for f in files
+        if not (without_kit and f.parts[0] == KIT_FOLDER) and f.as_posix() != RECORD
+    ]
     if in_place:
         if dest is not None:
             raise RenameError("--in-place and --dest exclude each other")
@@ -346,7 +367,19 @@ def rename(
     left = leftovers(target, renamer)
     if left:
         raise RenameError("the old name is still in these files:\n  " + "\n  ".join(left[:50]))
+    if record:
+        _record_origin(target, origin, src, name=new.snake, without_kit=without_kit)
     return target
+
+
+def _record_origin(
+    target: Path, origin: Record | None, src: Path, *, name: str, without_kit: bool
+) -> None:
+    if origin is None:
+        print(f"rename: {src} has no commit: no {RECORD} (kit-update needs one)", flush=True)
+        return
+    write_record(target, replace(origin, name=name, without_kit=without_kit))
+    print(f"rename: {RECORD} records kit {origin.version} ({origin.commit[:12]})", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

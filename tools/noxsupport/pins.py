@@ -53,5 +53,13 @@ TERRAFORM_TEST_TOOLS = ("python-hcl2>=8,<9", "pytest>=8")
 SECURITY_TOOLS = ("bandit==1.9.4", "pip-audit==2.10.1", "uv>=0.4")
 # rename and new-service regenerate the protobuf stubs and re-sort imports with ruff;
 # rename re-hashes .secrets.baseline (renamed placeholders hash differently)
-# packaging and uv: the new service's hashed lock (deploy/docker/lock.py)
-MAKE_IT_YOURS_TOOLS = (*PROTO_TOOLS, RUFF, "detect-secrets>=1.5,<1.6", "packaging>=23", "uv>=0.4")
+# packaging and uv: the new service's hashed lock (deploy/docker/lock.py); tomli: rename and
+# kit-update read and write the copy's kit-origin.toml (tools/kit_update.py)
+MAKE_IT_YOURS_TOOLS = (
+    *PROTO_TOOLS,
+    RUFF,
+    "detect-secrets>=1.5,<1.6",
+    "packaging>=23",
+    "uv>=0.4",
+    "tomli>=2; python_version < '3.11'",
+)
