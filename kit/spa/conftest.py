@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # kit.stack: the launcher every suite shares
@@ -47,6 +47,7 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(os.environ.get("SPA_ARTIFACTS", ROOT / "kit" / "spa" / "artifacts"))
 TIMEOUT_MS = 15_000
+expect.set_options(timeout=TIMEOUT_MS)  # an email, a password hash: above the 5 s default
 
 
 @dataclass

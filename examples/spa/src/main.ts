@@ -42,7 +42,7 @@ const routes: Record<string, Page> = {
 const nav = document.getElementById("nav")!;
 
 onNavigate(async () => {
-  const me = await viewer();
+  const me = await viewer().catch(() => null); // the page itself shows the error
   if (!me) {
     nav.replaceChildren(link("/", "Home"), link("/signup", "Sign up"), link("/login", "Log in"));
     return;

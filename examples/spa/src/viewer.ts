@@ -17,6 +17,7 @@ let current: Promise<Viewer | null> = Promise.resolve(null);
 /** Ask the server again (at each navigation). */
 export function refreshViewer(): Promise<Viewer | null> {
   current = query<{ me: Viewer | null }>(ME).then((data) => data.me);
+  current.catch(() => {}); // whoever awaits it handles the error; no "unhandled rejection"
   return current;
 }
 
