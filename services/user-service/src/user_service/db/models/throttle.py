@@ -20,6 +20,4 @@ class AuthThrottle(Base):
     window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     failures: Mapped[int] = mapped_column(Integer)
     #: When the last counted failure happened (the growing delays are measured from it).
-    last_failure_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=None
-    )
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

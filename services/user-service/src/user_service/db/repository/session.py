@@ -62,3 +62,51 @@ def purge(session: Session, expired_before: datetime) -> int:
         or_(UserSession.expires_at < expired_before, UserSession.revoked_at < expired_before)
     )
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def list_open_for_user(
+    session: Session, user_id: int, now: datetime, created_after: datetime
+) -> list[UserSession]:
+    """The user's unrevoked, unexpired sessions opened after ``created_after``, newest first."""
+    stmt = (
+        select(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+            UserSession.created_at > created_after,
+        )
+        .order_by(UserSession.created_at.desc(), UserSession.id.desc())
+    )
+    return list(session.scalars(stmt))
+
+
+def revoke_by_id(session: Session, user_id: int, session_id: int, now: datetime) -> int:
+    """Revoke the user's open session ``session_id`` (0 when it is not one: another user's
+    session counts as not one)."""
+    stmt = (
+        update(UserSession)
+        .where(
+            UserSession.id == session_id,
+            UserSession.user_id == user_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+        )
+        .values(revoked_at=now)
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def revoke_others(session: Session, user_id: int, keep_id: int, now: datetime) -> int:
+    """Revoke every open session of the user except ``keep_id``; returns how many."""
+    stmt = (
+        update(UserSession)
+        .where(
+            UserSession.user_id == user_id,
+            UserSession.id != keep_id,
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now,
+        )
+        .values(revoked_at=now)
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]

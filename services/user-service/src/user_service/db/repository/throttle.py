@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -40,6 +40,29 @@ def count_failure(
     )
     failures, window_start = session.execute(stmt).one()
     return failures, window_start
+
+
+def count_attempt(
+    session: Session, key: str, now: datetime, window: timedelta
+) -> tuple[int, datetime, datetime | None]:
+    """Count one failure for ``key`` as :func:`count_failure` does, and stamp its time.
+
+    Returns the window's failures (this one included), the window's start and the time of the
+    previous failure (None when there was none in this window's row). The row stays locked until
+    the session's transaction ends, so the caller can refuse the attempt (and roll its count
+    back) from what came before it.
+    """
+    failures, window_start = count_failure(session, key, now, window)
+    previous = session.execute(
+        update(AuthThrottle)
+        .where(AuthThrottle.key == key)
+        .values(last_failure_at=now)
+        .returning(
+            # the value before this UPDATE: a scalar subquery reads the statement's snapshot
+            select(AuthThrottle.last_failure_at).where(AuthThrottle.key == key).scalar_subquery()
+        )
+    ).scalar_one()
+    return failures, window_start, previous if failures > 1 else None
 
 
 def forgive(session: Session, key: str, window_start: datetime) -> None:
