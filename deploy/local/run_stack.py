@@ -12,6 +12,11 @@ With ``--spa`` a ``spa`` process serves the example single-page app's build
 (``examples/spa/dist``) on its own port with the gateway's paths passed through (serve_spa.py, as
 nginx does in compose), so the app and the API share an origin.
 
+With ``--one-process`` (or ``STACK_TOPOLOGY=one-process``) the gateway and the user-service's gRPC
+API run as ONE process, ``app`` (``one-process serve``: the gateway calling the user-service
+through an in-process channel, no gRPC port); the worker, scheduler and SMTP catcher are the
+same. The default, ``split``, runs them as separate processes over gRPC, as deployed services.
+
 With ``--reload`` the gRPC server, the worker, the scheduler and the gateway each run under
 watchfiles, which restarts the process (SIGINT, then SIGKILL after 10 s) when a ``.py`` file under
 the watched folders changes: every ``libs/*/src`` and ``services/*/src`` by default, or the
@@ -59,6 +64,26 @@ PORTS = (
 SPA_PORT = Port("example SPA", "STACK_SPA_PORT", 8080)  # checked with --spa only
 SPA_DIST = ROOT / "examples" / "spa" / "dist"
 
+# The stack's topology (STACK_TOPOLOGY): the services as separate processes over gRPC, or the
+# gateway and the user-service's API in one process. Code, contract and tests are the same.
+SPLIT, ONE_PROCESS = "split", "one-process"
+TOPOLOGIES = (SPLIT, ONE_PROCESS)
+# In one process, the processes that play the gateway's and the gRPC server's roles.
+ONE_PROCESS_ROLES = {"gateway": "app", "grpc": "app"}
+
+
+def topology(env: Mapping[str, str]) -> str:
+    """``split`` (default) or ``one-process``, from STACK_TOPOLOGY."""
+    value = env.get("STACK_TOPOLOGY") or SPLIT
+    if value not in TOPOLOGIES:
+        raise ValueError(f"STACK_TOPOLOGY={value!r}: one of {', '.join(TOPOLOGIES)}")
+    return value
+
+
+def process_for(role: str, env: Mapping[str, str]) -> str:
+    """The process that plays ``role`` ("gateway", "grpc", "worker" ...) in this topology."""
+    return ONE_PROCESS_ROLES.get(role, role) if topology(env) == ONE_PROCESS else role
+
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     """Whether something already listens on ``host:port``."""
@@ -69,7 +94,8 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 def check_ports(env: Mapping[str, str], spa: bool = False) -> str | None:
     """The one-line complaint about the first busy port, or None when all are free."""
-    for port in (*PORTS, SPA_PORT) if spa else PORTS:
+    ports = [p for p in PORTS if not (topology(env) == ONE_PROCESS and p is PORTS[1])]
+    for port in (*ports, SPA_PORT) if spa else ports:
         number = port.value(env)
         if port_in_use(number):
             return (
@@ -140,7 +166,7 @@ def seed_command(users: int) -> list[str]:
 
 # The processes that run the kit's code and restart on a change with --reload (the SMTP catcher
 # keeps the mail it caught).
-RELOADED = ("grpc", "worker", "scheduler", "gateway")
+RELOADED = ("grpc", "worker", "scheduler", "gateway", "app")
 # Above the processes' own shutdown grace (USER_SERVICE_GRPC_GRACE_PERIOD_S is 3 here).
 RELOAD_SIGINT_TIMEOUT_S = 10
 
@@ -177,21 +203,25 @@ def procfile(env: Mapping[str, str], reload_dirs: list[Path] | None = None) -> d
             f"--save-dir {env['STACK_MAIL_DIR']}"
         ),
     }
-    if shutil.which("gateway", path=env.get("PATH")):
+    if topology(env) == ONE_PROCESS:
+        # the gateway's settings (GATEWAY_PORT ...), the user-service in the same process
+        processes = {"app": "one-process serve", **processes}
+        del processes["grpc"]
+    elif shutil.which("gateway", path=env.get("PATH")):
         processes["gateway"] = "gateway serve"
-        if env.get("STACK_SPA_DIR"):
-            processes["spa"] = shlex.join(
-                [
-                    "python",
-                    str(ROOT / "deploy" / "local" / "serve_spa.py"),
-                    "--dist",
-                    env["STACK_SPA_DIR"],
-                    "--port",
-                    str(SPA_PORT.value(env)),
-                    "--gateway",
-                    f"http://127.0.0.1:{env['GATEWAY_PORT']}",
-                ]
-            )
+    if ("app" in processes or "gateway" in processes) and env.get("STACK_SPA_DIR"):
+        processes["spa"] = shlex.join(
+            [
+                "python",
+                str(ROOT / "deploy" / "local" / "serve_spa.py"),
+                "--dist",
+                env["STACK_SPA_DIR"],
+                "--port",
+                str(SPA_PORT.value(env)),
+                "--gateway",
+                f"http://127.0.0.1:{env['GATEWAY_PORT']}",
+            ]
+        )
     if reload_dirs:
         processes = {
             name: with_reload(command, reload_dirs) if name in RELOADED else command
@@ -221,13 +251,16 @@ def process_env(env: Mapping[str, str], name: str) -> dict[str, str]:
 def banner(env: Mapping[str, str], processes: Mapping[str, str]) -> str:
     """Where to go, printed once everything is starting."""
     lines = ["", "The stack is starting (Ctrl-C stops everything):"]
-    if "gateway" in processes:
+    if "gateway" in processes or "app" in processes:
         base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
         lines.append(f"  GraphiQL         {base}/graphql")
         lines.append(f"  readiness        {base}/readyz")
     if "spa" in processes:
         lines.append(f"  example SPA      http://127.0.0.1:{SPA_PORT.value(env)}/")
-    lines.append(f"  user-service     grpc://127.0.0.1:{env['USER_SERVICE_GRPC_PORT']}")
+    if "grpc" in processes:
+        lines.append(f"  user-service     grpc://127.0.0.1:{env['USER_SERVICE_GRPC_PORT']}")
+    else:
+        lines.append("  user-service     in the `app` process with the gateway (no gRPC port)")
     lines.append(
         f"  caught emails    printed by the `smtp` process below and saved in "
         f"{env['STACK_MAIL_DIR']}/ (SMTP on 127.0.0.1:{env['USER_SERVICE_SMTP_PORT']})"
@@ -255,6 +288,11 @@ def run(argv: list[str] | None = None) -> int:
         help="watch DIR for --reload (repeatable; default: every libs/*/src and services/*/src)",
     )
     parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="the gateway and the user-service's API as one process (STACK_TOPOLOGY=one-process)",
+    )
+    parser.add_argument(
         "--spa",
         action="store_true",
         help="serve the example SPA's build (examples/spa/dist) with the API on one origin",
@@ -274,6 +312,13 @@ def run(argv: list[str] | None = None) -> int:
         return 1
 
     env = dict(os.environ)
+    if args.one_process:
+        env["STACK_TOPOLOGY"] = ONE_PROCESS
+    try:
+        topology(env)
+    except ValueError as error:
+        print(error, file=sys.stderr)
+        return 1
     problem = check_ports(env, spa=args.spa)
     if problem:
         print(problem, file=sys.stderr)
@@ -283,6 +328,7 @@ def run(argv: list[str] | None = None) -> int:
 
     with backing_services(args.data_dir, env):
         proc_env = service_env(env, args.data_dir)
+        proc_env["STACK_TOPOLOGY"] = topology(env)
         if args.spa:
             proc_env["STACK_SPA_DIR"] = str(SPA_DIST)
             # the emailed links (/verify-email, /reset-password) open the app served here

@@ -1,5 +1,7 @@
 """The real stack: started the way `nox -s up` starts it, on free ports and a fresh data folder, or
-a compose project that is already up (``E2E_STACK=compose``, see stacks.py).
+a compose project that is already up (``E2E_STACK=compose``, see stacks.py). ``STACK_TOPOLOGY=
+one-process`` starts it as `nox -s up -- --one-process` does: the same tests, except those marked
+``split_topology``.
 
 Tests that look inside the local processes (their pids, metrics ports, traces, the launcher
 itself) are marked ``local_stack`` and skipped against compose.
@@ -37,13 +39,29 @@ def _compose_mode() -> bool:
     return os.environ.get("E2E_STACK", "local") == "compose"
 
 
+def _one_process_mode() -> bool:
+    return os.environ.get("STACK_TOPOLOGY", "split") == "one-process"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "local_stack: needs the stack started here (its processes, ports, traces)"
     )
+    config.addinivalue_line(
+        "markers",
+        "split_topology: asserts the split topology's processes (a gRPC server process, "
+        "each service's own traces and metrics port)",
+    )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if _one_process_mode():
+        skip_split = pytest.mark.skip(
+            reason="asserts the split topology's processes (STACK_TOPOLOGY=one-process)"
+        )
+        for item in items:
+            if item.get_closest_marker("split_topology"):
+                item.add_marker(skip_split)
     if _compose_mode():
         skip = pytest.mark.skip(
             reason="looks inside the local stack's processes (E2E_STACK=compose)"
@@ -92,6 +110,9 @@ def local_stack(
         "GATEWAY_OTEL_EXPORTER": "otlp-http",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": otlp_receiver.endpoint,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        # every test signs up from 127.0.0.1: the per-address signup throttle (10 an hour by
+        # default) would refuse the suite's later signups
+        "USER_SERVICE_SIGNUP_MAX_PER_IP": "10000",
     }
     with started_stack(tmp_path_factory.mktemp("stack-data"), env=env) as stack:
         stack.traces = otlp_receiver

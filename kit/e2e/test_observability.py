@@ -26,7 +26,7 @@ from otlp_receiver import Span
 from prometheus_client.parser import text_string_to_metric_families
 
 # traces and metrics are read from the local processes' own exporters and ports
-pytestmark = pytest.mark.local_stack
+pytestmark = [pytest.mark.local_stack, pytest.mark.split_topology]
 
 SIGNUP = gql(
     """

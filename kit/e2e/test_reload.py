@@ -18,7 +18,7 @@ from conftest import LocalStack, started_stack
 
 from kit.stack import http_ok
 
-pytestmark = pytest.mark.local_stack
+pytestmark = [pytest.mark.local_stack, pytest.mark.split_topology]
 
 ROOT = Path(__file__).resolve().parents[2]
 COPIED = {

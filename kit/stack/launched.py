@@ -75,12 +75,12 @@ class LaunchedStack:
         return self.log_path.read_text(errors="replace")
 
     def lines_of(self, process_name: str) -> list[str]:
-        """Output lines of one process (honcho prefixes each line with the process name)."""
+        """Output lines of one process (honcho prefixes each line with the process name); in
+        one-process topology "gateway" and "grpc" are both the ``app`` process."""
+        name = product.process_for(process_name, self.env)
         # "05:17:57 grpc      | {...}": time, name padded, bar, the process's own line
         return [
-            line
-            for line in self.log().splitlines()
-            if line[9:].split("|", 1)[0].strip() == process_name
+            line for line in self.log().splitlines() if line[9:].split("|", 1)[0].strip() == name
         ]
 
     def json_lines_of(self, process_name: str) -> list[dict[str, Any]]:
@@ -105,7 +105,8 @@ class LaunchedStack:
         and its descendants (psutil.Process)."""
         import psutil
 
-        command = product.command(name, self.service_env())
+        env = self.service_env()
+        command = product.command(product.process_for(name, env), env)
         found: list[Any] = []
         for child in self.children():
             try:
@@ -175,6 +176,9 @@ def started_stack(
     log_path = log_path or data_dir / "stack.log"
     gateway_port, grpc_port = free_port(), free_port()
     metrics_ports = {name: free_port() for name in METRICS_SETTINGS} if metrics else {}
+    if metrics and product.one_process({**os.environ, **(env or {})}):
+        # one process serves both services' series on the gateway's /metrics
+        metrics_ports["grpc"] = metrics_ports["gateway"]
     given = {
         **os.environ,
         "GATEWAY_PORT": str(gateway_port),
@@ -215,11 +219,14 @@ def started_stack(
 
 
 def wait_ready(stack: LaunchedStack, timeout: float) -> None:
-    """Poll the gateway's /readyz and the gRPC health check until both pass."""
+    """Poll the gateway's /readyz and the gRPC health check until both pass (one process: its
+    /readyz checks the in-process user-service's health)."""
+    grpc_port = not product.one_process(stack.env)
     stack.wait_until(
         "the stack ready",
         lambda: (
-            http_ok(f"{stack.gateway_url}/readyz") and grpc_health(stack.grpc_target) == "SERVING"
+            http_ok(f"{stack.gateway_url}/readyz")
+            and (not grpc_port or grpc_health(stack.grpc_target) == "SERVING")
         ),
         timeout,
     )

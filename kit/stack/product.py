@@ -55,6 +55,17 @@ def command(name: str, env: Mapping[str, str]) -> list[str]:
     return shlex.split(processes[name])
 
 
+def process_for(role: str, env: Mapping[str, str]) -> str:
+    """The process of the table that plays ``role`` ("gateway", "grpc" ...): in one-process
+    topology (``STACK_TOPOLOGY=one-process``) the gateway and the gRPC server are one ``app``."""
+    return str(run_stack().process_for(role, env))
+
+
+def one_process(env: Mapping[str, str]) -> bool:
+    """Whether ``env`` asks for the one-process topology."""
+    return bool(run_stack().topology(env) == run_stack().ONE_PROCESS)
+
+
 def migrate_command() -> list[str]:
     """The command that brings the database schema up to date."""
     return list(run_stack().MIGRATE)

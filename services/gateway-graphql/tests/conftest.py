@@ -1,10 +1,17 @@
 """Fixtures: ONE real user-service (subprocess, fresh migrated database) for the whole session,
-and per test a gateway app in front of it, driven through Flask's test client."""
+and per test a gateway app in front of it, driven through Flask's test client.
+
+``USER_SERVICE_MODE=inprocess`` runs the same tests against the user-service served inside the
+test process (the one-process deployment): the fixture ``inprocess_user_service_factory`` comes
+from services/one-process's pytest plugin, so nothing here imports the user-service. Tests marked
+``user_service_process`` need it as a process of its own and are skipped in that mode.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,6 +23,7 @@ from flask import Flask
 from support.graphql_client import GraphQLTestClient
 from support.rpc_counter import RpcCounter
 from support.user_service_process import (
+    TEST_ENV,
     UserServiceProcess,
     own_user_service,
 )
@@ -52,9 +60,32 @@ def _json_logs() -> None:
     configure_logging(level="INFO", fmt="json", service="gateway-test")
 
 
+IN_PROCESS = os.environ.get("USER_SERVICE_MODE", "grpc") == "inprocess"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "user_service_process: needs the user-service as a process of its own"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if IN_PROCESS:
+        skip = pytest.mark.skip(reason="needs the user-service as its own process (inprocess)")
+        for item in items:
+            if item.get_closest_marker("user_service_process"):
+                item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
-def user_service(database_url: str) -> Iterator[UserServiceProcess]:
+def user_service(database_url: str, request: pytest.FixtureRequest) -> Iterator[UserServiceProcess]:
     """The real user-service, once per test session, on its own migrated database."""
+    if IN_PROCESS:
+        start = request.getfixturevalue("inprocess_user_service_factory")
+        prefix = "gateway_user_service"
+        with start(database_url, prefix=prefix, token=TOKEN, env=TEST_ENV) as service:
+            yield service
+        return
     with own_user_service(database_url, prefix="gateway_user_service", token=TOKEN) as service:
         yield service
 

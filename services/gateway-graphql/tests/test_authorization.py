@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from conftest import PASSWORD, LogLines, unique_email
 from support.graphql_client import GraphQLTestClient
 from support.user_service_process import UserServiceProcess
@@ -111,6 +112,7 @@ def test_change_password_and_logout_end_the_session_user_only(
     assert _me(gql, bob_token)["id"] == user_global_id(bob.id)
 
 
+@pytest.mark.user_service_process
 def test_login_logs_neither_password_nor_token(
     gql: GraphQLTestClient,
     make_user: Callable[..., User],

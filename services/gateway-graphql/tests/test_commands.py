@@ -89,6 +89,7 @@ def test_serve_refuses_unsafe_production_settings(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.user_service_process
 def test_serve_runs_gunicorn_in_production_mode(
     user_service: UserServiceProcess, tmp_path: Path
 ) -> None:
@@ -145,6 +146,7 @@ def test_serve_runs_gunicorn_in_production_mode(
     assert any(line.get("logger", "").startswith("gunicorn") for line in lines)
 
 
+@pytest.mark.user_service_process
 def test_runserver_serves_graphiql_in_development(
     user_service: UserServiceProcess, tmp_path: Path
 ) -> None:
