@@ -93,6 +93,9 @@ def spa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpaStack]:
         # Vite's dev server is another origin of the same site (127.0.0.1): the gateway lets
         # it call with credentials, and the SameSite=Lax cookie goes along.
         "GATEWAY_CORS_ORIGINS": dev_origin,
+        # Two cores shared with other suites: a signup's password hash can outlast the default
+        # 2 s deadline there, and these tests are about the pages, not the latency.
+        "GATEWAY_USER_SERVICE_TIMEOUT_S": "10",
     }
     data_dir = tmp_path_factory.mktemp("spa-stack")
     with started_stack(data_dir, args=["--spa"], env=env, metrics=False) as stack:

@@ -5,8 +5,13 @@ import { form } from "../forms";
 import { navigate } from "../router";
 import { viewer, type Viewer } from "../viewer";
 
+type Payload = { errors: UserError[] };
+
 const UPDATE_ME = `mutation UpdateMe($input: UpdateMeInput!) {
   updateMe(input: $input) { user { displayName } errors { field message code } }
+}`;
+const REQUEST_EMAIL_CHANGE = `mutation RequestEmailChange($input: RequestEmailChangeInput!) {
+  requestEmailChange(input: $input) { errors { field message code } }
 }`;
 const CHANGE_PASSWORD = `mutation ChangePassword($input: ChangePasswordInput!) {
   changePassword(input: $input) { ok errors { field message code } }
@@ -38,19 +43,40 @@ export async function homePage(): Promise<Node> {
 }
 
 export function profilePage(): Promise<Node> {
-  return loggedIn((me) =>
-    form(
+  return loggedIn((me) => {
+    const profile = form(
       "Profile",
       [{ name: "displayName", label: "Display name", value: me.displayName }],
       "Save",
       async (input) => {
-        const { updateMe } = await mutate<{ updateMe: { errors: UserError[] } }>(UPDATE_ME, {
-          input,
-        });
+        const { updateMe } = await mutate<{ updateMe: Payload }>(UPDATE_ME, { input });
         return { errors: updateMe.errors, notice: "Saved." };
       },
-    ),
-  );
+    );
+    const email = form(
+      "Email address",
+      [
+        { name: "newEmail", label: "New email", type: "email", autocomplete: "email" },
+        {
+          name: "currentPassword",
+          label: "Current password",
+          type: "password",
+          autocomplete: "current-password",
+        },
+      ],
+      "Change email",
+      async (input) => {
+        const { requestEmailChange } = await mutate<{ requestEmailChange: Payload }>(
+          REQUEST_EMAIL_CHANGE,
+          { input },
+        );
+        // Nothing changes until the new address proves it is the user's (the emailed link).
+        const notice = `We sent a link to ${input.newEmail}: your email changes when you follow it.`;
+        return { errors: requestEmailChange.errors, notice };
+      },
+    );
+    return h("div", {}, profile, h("p", {}, `Your email: ${me.email}`), email);
+  });
 }
 
 export function passwordPage(): Promise<Node> {
@@ -73,10 +99,9 @@ export function passwordPage(): Promise<Node> {
       ],
       "Change password",
       async (input) => {
-        const { changePassword } = await mutate<{ changePassword: { errors: UserError[] } }>(
-          CHANGE_PASSWORD,
-          { input },
-        );
+        const { changePassword } = await mutate<{ changePassword: Payload }>(CHANGE_PASSWORD, {
+          input,
+        });
         if (changePassword.errors.length) return { errors: changePassword.errors };
         // Every session ended, this one too: the server cleared the cookie.
         navigate("/login?after=password-changed");
