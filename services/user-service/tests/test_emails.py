@@ -44,7 +44,9 @@ def test_welcome_email_is_sent_once_per_user(
     assert emails.send_welcome_email(deps, user.id) is False  # a redelivered task sends nothing
     (message,) = smtp.wait_for(1)
     assert message["To"] == "welcome@example.com"
-    assert "Wendy" in message.get_content()
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    assert "Wendy" in body.get_content()  # type: ignore[attr-defined]
     assert db.scalar(select(func.count()).select_from(SentEmail)) == 1
 
 

@@ -80,9 +80,9 @@ def test_create_user_errors(stub: pb_grpc.UserServiceStub, db: Session) -> None:
         grpc.StatusCode.INVALID_ARGUMENT,
         field_violations=["email", "password", "display_name"],
     )
-    # nothing half-written
+    # nothing half-written: one user, its welcome and verification emails
     assert db.scalar(select(func.count()).select_from(User)) == 1
-    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 2
 
 
 def test_get_and_batch_errors(stub: pb_grpc.UserServiceStub) -> None:

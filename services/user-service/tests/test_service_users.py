@@ -9,6 +9,7 @@ from alvin_python_lib import ids
 from alvin_python_lib.errors import AlreadyExists, InvalidArgument, NotFound
 from user_service.db.models import OutboxMessage, User
 from user_service.service import users
+from user_service.service.account_mail import ACCOUNT_EMAIL_TOPIC
 from user_service.service.deps import Deps
 from user_service.service.validation import password_violations
 
@@ -26,9 +27,11 @@ def test_signup_normalises_hashes_and_queues_the_welcome_email(db: Session, deps
     assert user.password_hash.startswith("$argon2id$")
     assert DEFAULT_PASSWORD not in user.password_hash
     assert ids.decode(user.id).worker_id < 1023
-    (message,) = db.scalars(select(OutboxMessage)).all()
-    assert message.topic == users.WELCOME_EMAIL_TOPIC
-    assert message.payload == {"user_id": user.id}
+    welcome, verify = db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert welcome.topic == users.WELCOME_EMAIL_TOPIC
+    assert welcome.payload == {"user_id": user.id}
+    assert verify.topic == ACCOUNT_EMAIL_TOPIC
+    assert verify.payload == {"kind": "verify", "user_id": user.id}
 
 
 def test_signup_reports_every_bad_field_and_writes_nothing(db: Session, deps: Deps) -> None:
@@ -93,7 +96,7 @@ def test_duplicate_email_is_already_exists_on_email_and_leaves_one_row(
         make_user(email="DUP@example.com ")
     assert info.value.field == "email"
     assert db.scalar(select(func.count()).select_from(User)) == 1
-    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 2  # the first's two
 
 
 def test_inviter_must_exist(db: Session, make_user: MakeUser) -> None:
