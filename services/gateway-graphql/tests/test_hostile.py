@@ -49,7 +49,14 @@ STRING_FIELDS = {
     "login.email": "login(input: {email: $v, password: $p})",
     "login.password": "login(input: {email: $e, password: $v})",
     "updateMe.displayName": "updateMe(input: {displayName: $v})",
-    "updateMe.email": "updateMe(input: {email: $v})",
+    "requestPasswordReset.email": "requestPasswordReset(input: {email: $v})",
+    "resetPassword.token": "resetPassword(input: {token: $v, newPassword: $p})",
+    "resetPassword.newPassword": "resetPassword(input: {token: $e, newPassword: $v})",
+    "verifyEmail.token": "verifyEmail(input: {token: $v})",
+    "requestEmailChange.newEmail": "requestEmailChange(input: {newEmail: $v, currentPassword: $p})",
+    "requestEmailChange.currentPassword": (
+        "requestEmailChange(input: {newEmail: $e, currentPassword: $v})"
+    ),
     "changePassword.currentPassword": "changePassword(input: {currentPassword: $v, newPassword: $p})",
     "changePassword.newPassword": "changePassword(input: {currentPassword: $p, newPassword: $v})",
     "logout.clientMutationId": "logout(input: {clientMutationId: $v})",

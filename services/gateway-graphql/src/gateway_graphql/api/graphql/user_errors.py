@@ -26,6 +26,7 @@ class UserErrorCode(graphene.Enum):
     INVALID = "INVALID"
     TAKEN = "TAKEN"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    EMAIL_NOT_VERIFIED = "EMAIL_NOT_VERIFIED"
 
     @property
     def description(self) -> str:
@@ -33,6 +34,8 @@ class UserErrorCode(graphene.Enum):
             "INVALID": "The value does not meet the field's rules (format, length, policy).",
             "TAKEN": "The value belongs to another account (e.g. the email).",
             "INVALID_CREDENTIALS": "Unknown email, wrong password or inactive account.",
+            "EMAIL_NOT_VERIFIED": "The password is right but the account's email is not "
+            "verified yet, and this deployment requires it (follow the emailed link).",
         }[self.name]
 
 
@@ -65,6 +68,8 @@ _LABELS = {
     "invitedBy": "Inviting user",
     "currentPassword": "Current password",
     "newPassword": "New password",
+    "newEmail": "New email",
+    "token": "The link",
 }
 _FIELD_ALIASES = {"invitedById": "invitedBy"}  # user-service names that differ from the input's
 
