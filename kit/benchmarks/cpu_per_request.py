@@ -12,19 +12,23 @@ from pathlib import Path
 
 from harness import Results, Stack, run_wrk
 
+# A marker in the command line -> the role of the process (the first that matches).
+_ROLES = (
+    ("grpcserver", "user-service"),
+    ("one_process.app", "one-process"),  # before the gateway: it runs with the gateway's config
+    ("gateway_graphql.app", "gateway"),
+    ("bare_app", "bare"),
+    ("bare_gateway", "bare-gateway"),  # per_hop's baselines
+    ("bare_grpc", "bare-grpc"),
+)
+
 
 def _role(name: str, cmdline: str) -> str | None:
     if name == "wrk":
         return "wrk"
     if name.startswith("postgres"):
         return "postgres"
-    if "grpcserver" in cmdline:
-        return "user-service"
-    if "gateway_graphql.app" in cmdline:
-        return "gateway"
-    if "bare_app" in cmdline:
-        return "bare"
-    return None
+    return next((role for marker, role in _ROLES if marker in cmdline), None)
 
 
 def _cpu_snapshot(stack: Stack) -> dict[int, tuple[str, float]]:

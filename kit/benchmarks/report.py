@@ -57,6 +57,7 @@ def write_report(results: Results) -> None:
         ]
         if (RESULTS / "chart.png").exists():
             lines += ["![throughput](chart.png)", ""]
+    lines += per_hop_lines(results)
     for statement, data in results.figures.get("importtime", {}).items():
         lines += [
             f"## `python -X importtime -c '{statement}'`",
@@ -95,6 +96,66 @@ def write_chart(results: Results) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / "chart.png", dpi=100)
+    plt.close(fig)
+
+
+def per_hop_lines(results: Results) -> list[str]:
+    """The per-hop table: CPU ms per request of each process, its bare baseline, the ratio."""
+    hop = results.figures.get("per_hop")
+    if not hop:
+        return []
+    lines = [
+        "## Per hop: CPU ms per `user(id)` request at 8 connections",
+        "",
+        "| process | stack | bare baseline | ratio |",
+        "|---|---|---|---|",
+    ]
+    for name in ("gateway", "user-service", "postgres"):
+        mine, bare = hop["stack"][name], hop["bare"][name]
+        ratio = f"{mine / bare:.2f}x" if bare > 0 else "-"
+        lines.append(f"| {name} | {mine:.3f} | {bare:.3f} | {ratio} |")
+    whole = sum(hop["stack"].values())
+    bare_whole = sum(hop["bare"].values())
+    lines += [
+        f"| whole stack | {whole:.3f} | {bare_whole:.3f} | {whole / max(bare_whole, 1e-9):.2f}x |",
+        f"| bare endpoint (fixed answer) | - | {hop['bare endpoint']:.3f} | "
+        f"{whole / max(hop['bare endpoint'], 1e-9):.2f}x |",
+        "",
+        "Baselines: gateway = `bare_gateway.py` (Flask + gunicorn, same workers and threads, the "
+        "same GetUser) calling `bare_grpc.py --echo`; user-service = `bare_grpc.py "
+        "--database-url` (grpcio + psycopg, the repository's SELECT) behind the bare gateway; "
+        "postgres = the same PostgreSQL serving the bare servicer. Profiles: "
+        "`profile-gateway.svg`, `profile-user-service.svg` (py-spy).",
+        "",
+    ]
+    if (RESULTS / "per_hop.png").exists():
+        lines += ["![per hop](per_hop.png)", ""]
+    return lines
+
+
+def write_per_hop_chart(results: Results) -> None:
+    """Stacked bars: CPU ms per request of each process, the stack next to its baselines."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        results.notes.append("matplotlib not installed: no per-hop chart")
+        return
+    hop = results.figures["per_hop"]
+    columns = {"stack": hop["stack"], "bare baselines": hop["bare"]}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    hops = ("gateway", "user-service", "postgres")
+    for i, name in enumerate(hops):
+        bottoms = [sum(column[n] for n in hops[:i]) for column in columns.values()]
+        ax.bar(list(columns), [c[name] for c in columns.values()], bottom=bottoms, label=name)
+    ax.axhline(hop["bare endpoint"], color="grey", linestyle="--", label="bare endpoint")
+    ax.set_ylabel("CPU ms per request (8 connections)")
+    ax.set_title(f"user(id) per hop on {results.machine['cores']} cores")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(RESULTS / "per_hop.png", dpi=100)
     plt.close(fig)
 
 
