@@ -22,7 +22,7 @@ from user_service import __version__
 from user_service.app.metrics import start_process_metrics
 from user_service.app.settings import Settings, get_settings
 from user_service.remote.email import Mailer, SmtpConfig, SmtpMailer
-from user_service.service.config import ServiceConfig, make_hasher
+from user_service.service.config import AbuseLimits, ServiceConfig, make_hasher
 from user_service.service.deps import Deps
 
 __all__ = ["Container", "bootstrap", "start_process"]
@@ -53,9 +53,21 @@ def service_config_from(settings: Settings) -> ServiceConfig:
             settings.argon2_memory_cost_kib,
             settings.argon2_parallelism,
             max_concurrent=settings.argon2_max_concurrent,
+            max_wait=settings.argon2_max_wait_s,
         ),
         session_ttl=timedelta(seconds=settings.session_ttl_seconds),
         session_sliding=settings.session_sliding,
+        session_max_age=timedelta(seconds=settings.session_max_age_seconds),
+        limits=AbuseLimits(
+            login_base_delay=timedelta(seconds=settings.login_base_delay_seconds),
+            login_max_delay=timedelta(seconds=settings.login_max_delay_seconds),
+            login_free_failures_per_account=settings.login_free_failures_per_account,
+            login_max_account_delay=timedelta(seconds=settings.login_max_account_delay_seconds),
+            signup_window=timedelta(seconds=settings.signup_window_seconds),
+            signup_max_per_ip=settings.signup_max_per_ip,
+            signup_max_global=settings.signup_max_global,
+            change_password_max_failures=settings.change_password_max_failures,
+        ),
         throttle_window=timedelta(seconds=settings.throttle_window_seconds),
         throttle_max_failures_per_email=settings.throttle_max_failures_per_email,
         throttle_max_failures_per_ip=settings.throttle_max_failures_per_ip,

@@ -50,15 +50,36 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
         ge=1,
         description="password hashes or checks at once (memory: this x memory cost)",
     )
+    argon2_max_wait_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="how long a call waits for a hashing slot before it fails with "
+        "RESOURCE_EXHAUSTED and retry info (the gateway answers RATE_LIMITED with retryAfter)",
+    )
 
-    # sessions
+    # sessions: session_ttl_seconds is the idle timeout (a sliding session moves its expiry
+    # forward when used), session_max_age_seconds the absolute lifetime (no refresh goes past it)
     session_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
     session_sliding: bool = True
+    session_max_age_seconds: int = Field(default=30 * 24 * 3600, ge=60)
 
-    # login throttling: failures per window before ResourceExhausted
+    # login throttling (README "Abuse limits"). Failures per (account, client address):
+    # throttle_max_failures_per_email free ones per window, then growing delays (base doubled per
+    # failure, capped). Per account from every address: a higher ceiling, then growing delays
+    # capped low (never a lock a stranger could impose). Per address: a hard limit per window.
     throttle_window_seconds: int = Field(default=900, ge=1)
     throttle_max_failures_per_email: int = Field(default=5, ge=1)
     throttle_max_failures_per_ip: int = Field(default=50, ge=1)
+    login_base_delay_seconds: float = Field(default=1.0, gt=0)
+    login_max_delay_seconds: float = Field(default=900.0, gt=0)
+    login_free_failures_per_account: int = Field(default=50, ge=1)
+    login_max_account_delay_seconds: float = Field(default=30.0, gt=0)
+    # signup throttling: signups per client address and in all, per window
+    signup_window_seconds: int = Field(default=3600, ge=1)
+    signup_max_per_ip: int = Field(default=10, ge=1)
+    signup_max_global: int = Field(default=1000, ge=1)
+    # wrong current passwords in changePassword per user per throttle window
+    change_password_max_failures: int = Field(default=5, ge=1)
 
     # email
     smtp_host: str = "127.0.0.1"

@@ -159,7 +159,8 @@ def smtp(host: str, port: int, save_dir: Path | None) -> None:
     help="Read the password from the first line of standard input (for scripts); "
     "otherwise it is prompted for twice, not echoed.",
 )
-def create_user(email: str, display_name: str | None, password_stdin: bool) -> None:
+@click.option("--admin", is_flag=True, help="Make the new user an administrator.")
+def create_user(email: str, display_name: str | None, password_stdin: bool, admin: bool) -> None:
     """Create a user; the password is prompted for (hidden, confirmed) or read from stdin."""
     from alvin_python_lib.errors import DomainError  # noqa: PLC0415
     from user_service.service import users  # noqa: PLC0415
@@ -179,11 +180,33 @@ def create_user(email: str, display_name: str | None, password_stdin: bool) -> N
             password=password,
             display_name=display_name or email.split("@", maxsplit=1)[0],
         )
+        if admin:
+            from user_service.service import admin as admin_service  # noqa: PLC0415
+
+            user = admin_service.grant_admin(container.deps, email)
     except DomainError as exc:
         raise click.ClickException(exc.message) from None
     finally:
         container.close()
-    click.echo(f"created user {user.id} <{user.email}>")
+    click.echo(f"created {'administrator' if admin else 'user'} {user.id} <{user.email}>")
+
+
+@cli.command("grant-admin")
+@click.argument("email")
+@click.option("--revoke", is_flag=True, help="Take the administrator role away instead.")
+def grant_admin(email: str, revoke: bool) -> None:
+    """Make the user with EMAIL an administrator (or not, with --revoke)."""
+    from alvin_python_lib.errors import DomainError  # noqa: PLC0415
+    from user_service.service import admin  # noqa: PLC0415
+
+    container = start_process("manage")
+    try:
+        user = admin.grant_admin(container.deps, email, admin=not revoke)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from None
+    finally:
+        container.close()
+    click.echo(f"{user.id} <{user.email}> is {'no longer ' if revoke else ''}an administrator")
 
 
 @cli.command()

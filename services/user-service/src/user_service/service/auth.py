@@ -36,6 +36,9 @@ from user_service.service.validation import (
 # One message for unknown email, wrong password and inactive user: no account enumeration.
 INVALID_CREDENTIALS = "Invalid email or password."
 TOKEN_BYTES = 32  # 256-bit session tokens
+# How stale a session's "last seen" may get: refreshing it on every request would be a write per
+# request; once per this interval is enough to show users which devices are in use.
+LAST_SEEN_RESOLUTION = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,11 @@ def authenticate(
     """Check credentials and open a session; throttled per email and per client address."""
     config = deps.config
     normalized, _ = normalize_email(email)
-    # Bounded keys (the column holds 300 characters): an over-long email is invalid anyway, and
-    # an address is kept to 64 characters as in the session row.
-    email_key = f"email:{normalized[:MAX_EMAIL_LENGTH]}"
-    keys = [email_key] + ([f"ip:{client_ip[:64]}"] if client_ip else [])
+    rules = _login_rules(config, normalized, client_ip)
+    pair_key = next(iter(rules))
     now = deps.clock()
     session = deps.database.session()
-    windows = _count_attempt(session, config, keys, now)
+    windows = _count_attempt(session, config, rules, now)
 
     user = user_repo.get_user_by_email(session, normalized) if normalized else None
     hasher = config.hasher
@@ -95,20 +96,24 @@ def authenticate(
         raise Unauthenticated(INVALID_CREDENTIALS)  # counted by _count_attempt already
 
     token = secrets.token_urlsafe(TOKEN_BYTES)
-    expires_at = now + config.session_ttl
+    expires_at = now + min(config.session_ttl, config.session_max_age)
     with transaction(session):
         if hasher.check_needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         user.last_login_at = now
-        throttle_repo.reset(session, email_key)
-        for key in keys[1:]:  # the address keeps its other failures
-            throttle_repo.forgive(session, key, windows[key])
+        for key in sorted(rules):  # the lock order of _count_attempt: no deadlock between them
+            if key == pair_key:
+                throttle_repo.reset(session, key)
+            else:  # the account and the address keep their other failures
+                throttle_repo.forgive(session, key, windows[key])
         session_repo.add_session(
             session,
             UserSession(
                 id=deps.ids.next_id(),
                 user_id=user.id,
                 token_hash=hash_token(token),
+                created_at=now,
+                last_seen_at=now,
                 expires_at=expires_at,
                 user_agent=user_agent[:512],
                 client_ip=client_ip[:64],
@@ -117,35 +122,94 @@ def authenticate(
     return LoginResult(token=token, expires_at=expires_at, user=user)
 
 
+@dataclass(frozen=True)
+class _Rule:
+    """How one counter limits logins: ``free`` failures per window, then either growing delays
+    (``max_delay`` set: the gap since the last failure must reach ``base_delay`` doubled per
+    failure past ``free``, at most ``max_delay``) or, without ``max_delay``, a refusal until the
+    window ends."""
+
+    free: int
+    max_delay: timedelta | None = None
+
+
+def _login_rules(config: ServiceConfig, normalized: str, client_ip: str) -> dict[str, _Rule]:
+    """The counters of a login, the (account, address) pair first (see ``AbuseLimits``).
+
+    Keys fit the 300-character column: an over-long email is invalid anyway, an address is kept
+    to 64 characters as in the session row, and the pair key is a digest of both.
+    """
+    limits = config.limits
+    email = normalized[:MAX_EMAIL_LENGTH]
+    pair = _Rule(config.throttle_max_failures_per_email, limits.login_max_delay)
+    if not client_ip:
+        return {f"email:{email}": pair}  # no address known: the account is the only pair
+    address = client_ip[:64]
+    digest = hashlib.sha256(f"{email}\n{address}".encode()).hexdigest()
+    return {
+        f"pair:{digest}": pair,
+        f"account:{email}": _Rule(
+            limits.login_free_failures_per_account, limits.login_max_account_delay
+        ),
+        f"ip:{address}": _Rule(config.throttle_max_failures_per_ip),
+    }
+
+
 def _count_attempt(
-    session: Session, config: ServiceConfig, keys: list[str], now: datetime
+    session: Session, config: ServiceConfig, rules: dict[str, _Rule], now: datetime
 ) -> dict[str, datetime]:
     """Count the attempt as a failure of each key before its password is checked.
 
     Committed before the slow check, so concurrent attempts cannot all pass a limit they read
     at the same time: each upsert waits for the previous attempt's commit on the same counter.
-    An attempt over a limit is refused and its counts rolled back (a refused attempt checks no
-    password and counts nothing). Returns each key's window start, for a success to take its
-    count back.
+    An attempt over a limit, or sooner than its delay allows, is refused and its counts rolled
+    back (a refused attempt checks no password and counts nothing). Returns each key's window
+    start, for a success to take its count back.
     """
-    limits = {
-        "email": config.throttle_max_failures_per_email,
-        "ip": config.throttle_max_failures_per_ip,
-    }
     windows: dict[str, datetime] = {}
     with transaction(session):
         # One lock order for every request (sorted keys): two logins never wait on each other.
-        for key in sorted(keys):
-            failures, window_start = throttle_repo.count_failure(
+        for key in sorted(rules):
+            rule = rules[key]
+            failures, window_start, previous = throttle_repo.count_attempt(
                 session, key, now, config.throttle_window
             )
-            if failures > limits[key.split(":", 1)[0]]:
-                retry_after = (window_start + config.throttle_window - now).total_seconds()
+            wait = _wait(
+                config,
+                rule,
+                before=failures - 1,
+                window_start=window_start,
+                previous=previous,
+                now=now,
+            )
+            if wait is not None:
                 raise ResourceExhausted(
-                    "Too many failed logins; try again later.", retry_after=max(1.0, retry_after)
+                    "Too many failed logins; try again later.", retry_after=max(1.0, wait)
                 )
             windows[key] = window_start
     return windows
+
+
+def _wait(
+    config: ServiceConfig,
+    rule: _Rule,
+    *,
+    before: int,
+    window_start: datetime,
+    previous: datetime | None,
+    now: datetime,
+) -> float | None:
+    """Seconds until an attempt after ``before`` failures is allowed; None when it is now."""
+    if rule.max_delay is None:
+        if before < rule.free:
+            return None
+        return (window_start + config.throttle_window - now).total_seconds()
+    if before < rule.free or previous is None:
+        return None
+    # Capped exponent: the delay reaches its maximum long before 2**30.
+    delay = min(rule.max_delay, config.limits.login_base_delay * 2 ** min(before - rule.free, 30))
+    remaining = (previous + delay - now).total_seconds()
+    return remaining if remaining > 0 else None
 
 
 def validate_session(deps: Deps, token: str, *, refresh: bool = False) -> SessionInfo:
@@ -159,11 +223,22 @@ def validate_session(deps: Deps, token: str, *, refresh: bool = False) -> Sessio
     if found is None:
         raise Unauthenticated("Session expired or revoked.")
     user_session, user = found
+    ends_at = user_session.created_at + config.session_max_age  # the absolute lifetime
+    if ends_at <= now:
+        raise Unauthenticated("Session expired or revoked.")
     expires_at = user_session.expires_at
-    if refresh and config.session_sliding and expires_at - now < config.session_ttl / 2:
-        with transaction(session):
-            user_session.expires_at = expires_at = now + config.session_ttl
-            user_session.last_seen_at = now
+    if refresh:
+        slide = (
+            config.session_sliding
+            and expires_at - now < config.session_ttl / 2
+            and expires_at < ends_at
+        )
+        seen = user_session.last_seen_at
+        if slide or seen is None or now - seen >= LAST_SEEN_RESOLUTION:
+            with transaction(session):
+                if slide:
+                    user_session.expires_at = expires_at = min(now + config.session_ttl, ends_at)
+                user_session.last_seen_at = now
     return SessionInfo(user=user, expires_at=expires_at)
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
-from user_service.db.models import User
+from user_service.db.models import User, UserSession
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -24,6 +24,7 @@ def user_to_proto(user: User) -> pb.User:
         email=user.email,
         display_name=user.display_name,
         is_active=user.is_active,
+        admin=user.admin,
         created_at=timestamp(user.created_at),
         updated_at=timestamp(user.updated_at),
     )
@@ -32,3 +33,16 @@ def user_to_proto(user: User) -> pb.User:
     if user.last_login_at is not None:
         message.last_login_at.CopyFrom(timestamp(user.last_login_at))
     return message
+
+
+def session_to_proto(user_session: UserSession, *, current: bool) -> pb.Session:
+    """The wire form of a session as its owner sees it (never its token hash)."""
+    return pb.Session(
+        id=user_session.id,
+        user_agent=user_session.user_agent,
+        client_ip=user_session.client_ip,
+        created_at=timestamp(user_session.created_at),
+        last_seen_at=timestamp(user_session.last_seen_at or user_session.created_at),
+        expires_at=timestamp(user_session.expires_at),
+        current=current,
+    )

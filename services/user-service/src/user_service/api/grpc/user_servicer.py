@@ -12,8 +12,14 @@ from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.errors import InvalidArgument
 from user_service.api.grpc.checks import refuse_nul_characters
-from user_service.api.grpc.convert import timestamp, user_to_proto
-from user_service.service import auth, users
+from user_service.api.grpc.convert import session_to_proto, timestamp, user_to_proto
+from user_service.service import (
+    abuse,
+    admin,
+    auth,
+    sessions,
+    users,
+)
 from user_service.service.deps import Deps
 
 
@@ -33,8 +39,9 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def CreateUser(
         self, request: pb.CreateUserRequest, context: grpc.ServicerContext
     ) -> pb.CreateUserResponse:
-        user = users.signup(
+        user = abuse.signup(
             self.deps,
+            client_ip=request.client_ip,
             email=request.email,
             password=request.password,
             display_name=request.display_name,
@@ -83,7 +90,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def ChangePassword(
         self, request: pb.ChangePasswordRequest, context: grpc.ServicerContext
     ) -> pb.ChangePasswordResponse:
-        auth.change_password(
+        abuse.change_password(
             self.deps,
             user_id=_require_id(request.user_id, "user_id"),
             current_password=request.current_password,
@@ -126,3 +133,47 @@ class UserServicer(pb_grpc.UserServiceServicer):
     ) -> pb.RevokeSessionResponse:
         auth.revoke_session(self.deps, request.session_token)
         return pb.RevokeSessionResponse()
+
+    def ListSessions(
+        self, request: pb.ListSessionsRequest, context: grpc.ServicerContext
+    ) -> pb.ListSessionsResponse:
+        found = sessions.list_sessions(self.deps, request.session_token)
+        return pb.ListSessionsResponse(
+            sessions=[session_to_proto(s.session, current=s.current) for s in found]
+        )
+
+    def RevokeSessionById(
+        self, request: pb.RevokeSessionByIdRequest, context: grpc.ServicerContext
+    ) -> pb.RevokeSessionByIdResponse:
+        current = sessions.revoke_session(
+            self.deps, request.session_token, _require_id(request.session_id, "session_id")
+        )
+        return pb.RevokeSessionByIdResponse(current=current)
+
+    def RevokeOtherSessions(
+        self, request: pb.RevokeOtherSessionsRequest, context: grpc.ServicerContext
+    ) -> pb.RevokeOtherSessionsResponse:
+        count = sessions.revoke_other_sessions(self.deps, request.session_token)
+        return pb.RevokeOtherSessionsResponse(revoked_count=count)
+
+    def DeactivateUser(
+        self, request: pb.DeactivateUserRequest, context: grpc.ServicerContext
+    ) -> pb.DeactivateUserResponse:
+        user = admin.deactivate_user(
+            self.deps, request.session_token, _require_id(request.user_id, "user_id")
+        )
+        return pb.DeactivateUserResponse(user=user_to_proto(user))
+
+    def ReactivateUser(
+        self, request: pb.ReactivateUserRequest, context: grpc.ServicerContext
+    ) -> pb.ReactivateUserResponse:
+        user = admin.reactivate_user(
+            self.deps, request.session_token, _require_id(request.user_id, "user_id")
+        )
+        return pb.ReactivateUserResponse(user=user_to_proto(user))
+
+    def AdminDeleteUser(
+        self, request: pb.AdminDeleteUserRequest, context: grpc.ServicerContext
+    ) -> pb.AdminDeleteUserResponse:
+        admin.delete_user(self.deps, request.session_token, _require_id(request.user_id, "user_id"))
+        return pb.AdminDeleteUserResponse()
