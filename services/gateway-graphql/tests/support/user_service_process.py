@@ -24,7 +24,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -55,6 +55,8 @@ TEST_ENV = {
     "USER_SERVICE_ARGON2_PARALLELISM": "1",
     "USER_SERVICE_THROTTLE_MAX_FAILURES_PER_EMAIL": "3",
     "USER_SERVICE_THROTTLE_MAX_FAILURES_PER_IP": "10000",
+    # every test request comes from 127.0.0.1: no per-address signup limit here
+    "USER_SERVICE_SIGNUP_MAX_PER_IP": "10000",
     "USER_SERVICE_GRPC_GRACE_PERIOD_S": "2",
     "USER_SERVICE_LOG_FORMAT": "json",
 }
@@ -106,6 +108,9 @@ class UserServiceProcess:
     token: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    #: The environment it runs with (the CLI commands of :meth:`cli` use the same database).
+    env: Mapping[str, str] = field(default_factory=dict)
+    workdir: Path | None = None
 
     def log(self) -> str:
         """What the server printed so far."""
@@ -126,6 +131,18 @@ class UserServiceProcess:
             except grpc.RpcError:
                 return False
         return bool(response.status == health_pb2.HealthCheckResponse.SERVING)
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``user-service ARGS`` (the operator's CLI) on this service's database."""
+        return subprocess.run(
+            [_tool("user-service"), *args],
+            env=dict(self.env),
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGTERM (graceful), then SIGKILL after ``timeout``; returns the exit status."""
@@ -184,7 +201,12 @@ def run_user_service(
             stderr=subprocess.STDOUT,
         )
     service = UserServiceProcess(
-        target=f"127.0.0.1:{port}", token=token, process=process, log_path=log_path
+        target=f"127.0.0.1:{port}",
+        token=token,
+        process=process,
+        log_path=log_path,
+        env=process_env,
+        workdir=workdir,
     )
     try:
         deadline = time.monotonic() + start_timeout

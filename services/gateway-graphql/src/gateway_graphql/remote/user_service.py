@@ -32,6 +32,7 @@ from alvin_python_lib.errors import DomainError, Unauthenticated
 __all__ = [
     "MAX_BATCH",
     "SERVICE_NAME",
+    "DeviceSession",
     "ServiceCredentialsRejected",
     "Session",
     "SessionInfo",
@@ -71,6 +72,8 @@ class User:
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+    #: An administrator: may deactivate, reactivate and delete users and see every email.
+    admin: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,19 @@ class SessionInfo:
 
     user: User
     expires_at: datetime
+
+
+@dataclass(frozen=True)
+class DeviceSession:
+    """One open session of a user, as its owner sees it (never its token)."""
+
+    id: int
+    user_agent: str
+    client_ip: str
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
 
 
 @dataclass(frozen=True)
@@ -112,6 +128,7 @@ def _user(message: pb.User) -> User:
         created_at=_time(message.created_at),
         updated_at=_time(message.updated_at),
         last_login_at=_time(message.last_login_at) if message.HasField("last_login_at") else None,
+        admin=message.admin,
     )
 
 
@@ -299,6 +316,77 @@ class UserServiceClient(BaseClient[pb_grpc.UserServiceStub]):
     def revoke_session(self, token: str) -> None:
         """Log out (idempotent: unknown or revoked tokens are fine)."""
         self._call(self.stub.RevokeSession, pb.RevokeSessionRequest(session_token=token))
+
+    # ----------------------------------------------------------- devices (by session token)
+
+    def list_sessions(self, token: str) -> list[DeviceSession]:
+        """The open sessions of the token's user, newest first (Unauthenticated for a bad
+        token)."""
+        response: pb.ListSessionsResponse = self._call(
+            self.stub.ListSessions,
+            pb.ListSessionsRequest(session_token=token),
+            end_user_auth=True,
+        )
+        return [
+            DeviceSession(
+                id=m.id,
+                user_agent=m.user_agent,
+                client_ip=m.client_ip,
+                created_at=_time(m.created_at),
+                last_seen_at=_time(m.last_seen_at),
+                expires_at=_time(m.expires_at),
+                current=m.current,
+            )
+            for m in response.sessions
+        ]
+
+    def revoke_session_by_id(self, token: str, session_id: int) -> bool:
+        """End one session of the token's user (NotFound when it is not one of theirs); True
+        when it was the token's own."""
+        response: pb.RevokeSessionByIdResponse = self._call(
+            self.stub.RevokeSessionById,
+            pb.RevokeSessionByIdRequest(session_token=token, session_id=session_id),
+            end_user_auth=True,
+        )
+        return bool(response.current)
+
+    def revoke_other_sessions(self, token: str) -> int:
+        """End every other session of the token's user; how many ended."""
+        response: pb.RevokeOtherSessionsResponse = self._call(
+            self.stub.RevokeOtherSessions,
+            pb.RevokeOtherSessionsRequest(session_token=token),
+            end_user_auth=True,
+        )
+        return int(response.revoked_count)
+
+    # ------------------------------------------------- administration (by the admin's token)
+
+    def deactivate_user(self, token: str, user_id: int) -> User:
+        """Deactivate a user as the administrator holding ``token`` (PermissionDenied when
+        they are not one)."""
+        response: pb.DeactivateUserResponse = self._call(
+            self.stub.DeactivateUser,
+            pb.DeactivateUserRequest(session_token=token, user_id=user_id),
+            end_user_auth=True,
+        )
+        return _user(response.user)
+
+    def reactivate_user(self, token: str, user_id: int) -> User:
+        """Reactivate a user as the administrator holding ``token``."""
+        response: pb.ReactivateUserResponse = self._call(
+            self.stub.ReactivateUser,
+            pb.ReactivateUserRequest(session_token=token, user_id=user_id),
+            end_user_auth=True,
+        )
+        return _user(response.user)
+
+    def admin_delete_user(self, token: str, user_id: int) -> None:
+        """Delete a user as the administrator holding ``token``."""
+        self._call(
+            self.stub.AdminDeleteUser,
+            pb.AdminDeleteUserRequest(session_token=token, user_id=user_id),
+            end_user_auth=True,
+        )
 
     # ------------------------------------------------------------------------------- health
 

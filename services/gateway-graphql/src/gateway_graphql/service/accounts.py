@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from alvin_python_lib.errors import DomainError, FieldViolation, InvalidArgument, Unauthenticated
 from gateway_graphql.remote.user_service import (
+    DeviceSession,
     Session,
     SessionInfo,
     User,
@@ -21,6 +22,7 @@ from gateway_graphql.remote.user_service import (
 __all__ = [
     "LIST_USERS_MAX_PAGE",
     "Accounts",
+    "DeviceSession",
     "PagePosition",
     "Readiness",
     "Session",
@@ -66,9 +68,18 @@ class Readiness:
     checks: dict[str, str]
 
 
-def email_visible_to(user: User, viewer_id: int | None, revealed: Collection[int] = ()) -> bool:
-    """A user's email is shown only to that user (``revealed``: ids the caller just created)."""
-    return (viewer_id is not None and viewer_id == user.id) or user.id in revealed
+def email_visible_to(
+    user: User,
+    viewer_id: int | None,
+    revealed: Collection[int] = (),
+    *,
+    viewer_is_admin: bool = False,
+) -> bool:
+    """A user's email is shown to that user and to administrators (``revealed``: ids the caller
+    just created)."""
+    return (
+        viewer_is_admin or (viewer_id is not None and viewer_id == user.id) or user.id in revealed
+    )
 
 
 class Accounts:
@@ -142,6 +153,37 @@ class Accounts:
         self.users.change_password(
             user_id, current_password=current_password, new_password=new_password
         )
+
+    # ----------------------------------------------------------------------------- devices
+
+    def sessions(self, token: str) -> list[DeviceSession]:
+        """The open sessions of the token's user, newest first."""
+        return self.users.list_sessions(token)
+
+    def revoke_session(self, token: str, session_id: int) -> bool:
+        """End one of the user's sessions (NotFound for any other id); True when it was the
+        token's own."""
+        return self.users.revoke_session_by_id(token, session_id)
+
+    def revoke_other_sessions(self, token: str) -> int:
+        """End every session of the user but the token's own; how many ended."""
+        return self.users.revoke_other_sessions(token)
+
+    # ------------------------------------------------------------------------ administration
+    # The user-service decides from the token whose it is and whether that user is an
+    # administrator: the gateway's own check (the viewer's ``admin``) only saves a round trip.
+
+    def deactivate_user(self, token: str, user_id: int) -> User:
+        """Deactivate a user (their sessions end; they cannot log in)."""
+        return self.users.deactivate_user(token, user_id)
+
+    def reactivate_user(self, token: str, user_id: int) -> User:
+        """Let a deactivated user log in again."""
+        return self.users.reactivate_user(token, user_id)
+
+    def delete_user(self, token: str, user_id: int) -> None:
+        """Delete a user (softly, as the user-service does)."""
+        self.users.admin_delete_user(token, user_id)
 
     # ----------------------------------------------------------------------------- lookups
 

@@ -25,9 +25,20 @@ from graphql import (
     ValidationRule,
 )
 
-__all__ = ["INTROSPECTION_FIELDS", "QueryUsage", "measure", "query_limits_rule"]
+__all__ = [
+    "INTROSPECTION_FIELDS",
+    "PASSWORD_FIELDS",
+    "QueryUsage",
+    "measure",
+    "password_fields_rule",
+    "query_limits_rule",
+]
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+#: Root fields that make the user-service hash or check a password (argon2: slow and 64 MiB each).
+PASSWORD_FIELDS = frozenset(
+    {"signup", "login", "changePassword", "resetPassword", "requestEmailChange"}
+)
 
 
 @dataclass
@@ -132,3 +143,63 @@ def query_limits_rule(
             )
 
     return QueryLimitsRule
+
+
+def root_field_names(
+    selection_set: SelectionSetNode,
+    get_fragment: Callable[[str], FragmentDefinitionNode | None],
+    *,
+    budget: int = 1000,
+) -> list[str]:
+    """The names of an operation's root fields, one entry per selection (aliases of one field
+    count once each), with fragments expanded; at most ``budget`` selections are visited."""
+    names: list[str] = []
+    visited = 0
+    stack: list[tuple[SelectionSetNode, frozenset[str]]] = [(selection_set, frozenset())]
+    while stack and visited < budget:
+        selections, fragments = stack.pop()
+        for selection in selections.selections:
+            visited += 1
+            if isinstance(selection, FieldNode):
+                names.append(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append((selection.selection_set, fragments))
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = get_fragment(name)
+                if fragment is not None and name not in fragments:
+                    stack.append((fragment.selection_set, fragments | {name}))
+    return names
+
+
+def password_fields_rule(
+    *,
+    fields: frozenset[str] = PASSWORD_FIELDS,
+    maximum: int = 1,
+    code: str = "GRAPHQL_VALIDATION_FAILED",
+) -> type[ValidationRule]:
+    """A validation rule that allows at most ``maximum`` password-bearing root fields per
+    operation, aliases and fragments included.
+
+    Each such field costs the user-service one slow, memory-hungry password hash whatever the
+    field's outcome: without this rule one anonymous request with thirty aliased ``signup``
+    fields takes every hashing slot, and real logins wait. Errors carry ``extensions``
+    ``{"code": code, "limit": "passwordFields", "maximum": maximum}``.
+    """
+
+    class PasswordFieldsRule(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            names = root_field_names(node.selection_set, self.context.get_fragment)
+            found = [name for name in names if name in fields]
+            if len(found) > maximum:
+                self.report_error(
+                    GraphQLError(
+                        f"The operation has {len(found)} password fields "
+                        f"({', '.join(sorted(set(found)))}); the maximum is {maximum} per "
+                        "request.",
+                        node,
+                        extensions={"code": code, "limit": "passwordFields", "maximum": maximum},
+                    )
+                )
+
+    return PasswordFieldsRule

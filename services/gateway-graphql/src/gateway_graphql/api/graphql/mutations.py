@@ -15,8 +15,10 @@ from graphene import relay
 from graphql import GraphQLResolveInfo
 
 from alvin_python_lib.errors import AlreadyExists, InvalidArgument, Unauthenticated
+from gateway_graphql.api.graphql.admin import DeactivateUser, DeleteUser, ReactivateUser
 from gateway_graphql.api.graphql.context import context_of
 from gateway_graphql.api.graphql.ids import parse_user_id
+from gateway_graphql.api.graphql.sessions import RevokeOtherSessions, RevokeSession
 from gateway_graphql.api.graphql.types import User
 from gateway_graphql.api.graphql.user_errors import UserErrorValue, user_errors, user_errors_field
 
@@ -217,3 +219,8 @@ class Mutation(graphene.ObjectType):
     logout = Logout.Field()
     update_me = UpdateMe.Field()
     change_password = ChangePassword.Field()
+    revoke_session = RevokeSession.Field()
+    revoke_other_sessions = RevokeOtherSessions.Field()
+    deactivate_user = DeactivateUser.Field()
+    reactivate_user = ReactivateUser.Field()
+    delete_user = DeleteUser.Field()

@@ -20,6 +20,7 @@ from gateway_graphql.api.graphql.ids import (
     parse_user_id,
 )
 from gateway_graphql.api.graphql.loaders import then
+from gateway_graphql.api.graphql.sessions import sessions_field
 from gateway_graphql.api.graphql.types import User, UserConnection
 from gateway_graphql.service.accounts import User as UserRecord
 
@@ -63,6 +64,7 @@ class Query(graphene.ObjectType):
         after=graphene.String(description="Start after this cursor (an edge's `cursor`)."),
         description="Every user, oldest first, a page at a time (forward pagination only).",
     )
+    sessions = sessions_field()
 
     @staticmethod
     def resolve_node(root: None, info: GraphQLResolveInfo, id: str) -> Any:

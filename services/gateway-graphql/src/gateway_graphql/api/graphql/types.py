@@ -24,7 +24,11 @@ class User(graphene.ObjectType):
         interfaces = (relay.Node,)
 
     email = graphene.String(
-        description="The login email: visible to the user themself only, null for anyone else."
+        description="The login email: visible to the user themself and to administrators, null "
+        "for anyone else."
+    )
+    admin = graphene.Boolean(
+        description="True for an administrator: visible where `email` is, null elsewhere."
     )
     display_name = graphene.String(required=True, description="The name shown to other users.")
     created_at = graphene.DateTime(required=True, description="When the account was created.")
@@ -41,7 +45,18 @@ class User(graphene.ObjectType):
         context = context_of(info)
         if root.id in context.revealed_ids:
             return root.email
-        return root.email if email_visible_to(root, context.viewer_id()) else None
+        viewer = context.viewer()
+        visible = email_visible_to(
+            root,
+            viewer.id if viewer is not None else None,
+            viewer_is_admin=viewer is not None and viewer.admin,
+        )
+        return root.email if visible else None
+
+    @staticmethod
+    def resolve_admin(root: UserRecord, info: GraphQLResolveInfo) -> bool | None:
+        # Who holds the role is shown where the email is: no list of targets for strangers.
+        return root.admin if User.resolve_email(root, info) is not None else None
 
     @staticmethod
     def resolve_invited_by(root: UserRecord, info: GraphQLResolveInfo) -> Any:

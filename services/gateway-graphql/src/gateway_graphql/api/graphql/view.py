@@ -62,7 +62,7 @@ from gateway_graphql.api.graphql.context import (
 )
 from gateway_graphql.api.graphql.errors import PARSE_FAILED, VALIDATION_FAILED, format_errors
 from gateway_graphql.api.graphql.execution import GatewayExecutionContext
-from gateway_graphql.api.graphql.limits import query_limits_rule
+from gateway_graphql.api.graphql.limits import password_fields_rule, query_limits_rule
 from gateway_graphql.service.accounts import Accounts
 from gateway_graphql.web.cookies import SessionCookie
 from gateway_graphql.web.csrf import PREFLIGHT_HEADERS, is_preflighted
@@ -151,6 +151,7 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
                 max_aliases=options.max_aliases,
                 code=VALIDATION_FAILED,
             ),
+            password_fields_rule(code=VALIDATION_FAILED),
         ]
         if not options.introspection:
             rules.append(NoSchemaIntrospectionCustomRule)
