@@ -181,7 +181,7 @@ class Outcome:
     conflicts: list[str] = field(default_factory=list)  # unmerged paths
     kept_deleted: list[str] = field(default_factory=list)  # kit changes left out
     committed: bool = False
-    messages: list[str] = field(default_factory=list)  # git's CONFLICT / Auto-merging lines
+    messages: list[str] = field(default_factory=list)  # git merge-recursive's CONFLICT lines
 
 
 def resolve_ref(clone: Path, ref: str) -> str:
@@ -294,6 +294,13 @@ def _renamed_chain(work: Path, clone: Path, old: Record, new: Record, python: st
     return chain
 
 
+def _label(record: Record) -> str:
+    """The kit version for people: the tag description, with the commit unless it is just that."""
+    if record.commit.startswith(record.version):
+        return record.version
+    return f"{record.version} ({record.commit[:12]})"
+
+
 def _merge(copy: Path, theirs: str, new: Record, outcome: Outcome) -> None:
     """Three-way merge of the renamed kit's change (``theirs^`` -> ``theirs``) into ``copy``."""
     base = git(copy, "rev-parse", f"{theirs}^").strip()
@@ -314,7 +321,7 @@ def _merge(copy: Path, theirs: str, new: Record, outcome: Outcome) -> None:
     # The record is staged with the merge: committing moves it, git merge --abort restores it.
     write_record(copy, new)
     git(copy, "add", "--", RECORD)
-    message = f"Update the kit to {new.version} ({new.commit[:12]}), renamed to {new.name}\n"
+    message = f"Update the kit to {_label(new)}, renamed to {new.name}\n"
     if outcome.conflicts:
         message += "\n# Conflicts:\n" + "".join(f"#\t{p}\n" for p in outcome.conflicts)
     for name, text in (("MERGE_HEAD", f"{theirs}\n"), ("MERGE_MSG", message), ("MERGE_MODE", "")):
@@ -366,9 +373,9 @@ def summary(outcome: Outcome) -> str:
     """What the update did and what to do next, for a person."""
     old, new = outcome.old, outcome.new
     if old.commit == new.commit:
-        return f"kit-update: already at {new.version} ({new.commit[:12]}): nothing to do"
+        return f"kit-update: already at {_label(new)}: nothing to do"
     lines = [
-        f"kit-update: kit {old.version} -> {new.version} ({new.commit[:12]}), renamed to {old.name}",
+        f"kit-update: kit {_label(old)} -> {_label(new)}, renamed to {old.name}",
         f"  {len(outcome.changed)} files changed (including {RECORD})",
     ]
     if old.dirty:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from kit.tools import rename
+from tools import kit_update
 from tools.tests.helpers import git
 
 OLD = rename.OLD_NAME
@@ -88,6 +89,28 @@ def test_rename_into_a_new_folder(tmp_path: Path) -> None:
     assert (src / "README.md").read_text().startswith(f"# {OLD}")  # the source is untouched
 
 
+def test_the_copy_records_where_it_came_from(tmp_path: Path) -> None:
+    src = _kit(tmp_path / "kit")
+    git(src, "tag", "v1.0.0")
+    dest = rename.rename(
+        "acme", src=src, dest=tmp_path / "out", generate=False, fix=False, without_kit=True
+    )
+    record = kit_update.read_record(dest)
+    assert record.commit == git(src, "rev-parse", "HEAD").strip()
+    assert (record.version, record.name, record.without_kit) == ("v1.0.0", "acme", True)
+    assert record.repository == str(src.resolve())
+    assert record.dirty  # docs/new-page.md is not committed: the copy holds more than the commit
+    # a copy of a copy gets its own record, not its source's
+    git(dest, "init", "-q")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "acme")
+    again = rename.rename(
+        "zeta", src=dest, dest=tmp_path / "again", old_name="acme", generate=False, fix=False
+    )
+    assert kit_update.read_record(again).repository == str(dest.resolve())
+    assert kit_update.read_record(again).name == "zeta"
+
+
 def test_an_existing_destination_is_refused(tmp_path: Path) -> None:
     src = _kit(tmp_path / "kit")
     (tmp_path / "out").mkdir()
@@ -161,3 +184,8 @@ def test_the_secrets_baseline_follows_the_rename(tmp_path: Path) -> None:
         {e["hashed_secret"] for e in baseline["results"]["settings.env"]}
     )
     assert all(entry["is_secret"] is False for entry in after)
+    # the kit's scan date is kept: renaming the same commit twice gives the same baseline
+    assert (
+        json.loads((dest / ".secrets.baseline").read_text())["generated_at"]
+        == (baseline["generated_at"])
+    )
