@@ -150,7 +150,8 @@ def test_reset_requests_are_throttled_per_address_and_per_client(
     with pytest.raises(ResourceExhausted) as per_address:
         # from another client address too: the inbox is what is protected
         recovery.request_password_reset(deps, email="victim@example.com", client_ip="10.0.0.10")
-    assert per_address.value.retry_after is not None and per_address.value.retry_after >= 1
+    assert per_address.value.retry_after is not None
+    assert per_address.value.retry_after >= 1
     assert db.scalar(select(func.count()).select_from(OutboxMessage)) == rows  # nothing queued
 
     for n in range(TEST_CONFIG.reset_max_per_ip - TEST_CONFIG.reset_max_per_email):
@@ -193,7 +194,8 @@ def test_signup_sends_a_verification_link_that_verifies_once(
     email = last_to(smtp, "verify@example.com", "Confirm your email address")
     assert "http://localhost:8080/verify-email?token=" in text_of(email)
     verified = verification.verify_email(deps, token=token_in(email))
-    assert verified.id == user.id and verified.email_verified
+    assert verified.id == user.id
+    assert verified.email_verified
     with pytest.raises(InvalidArgument) as again:
         verification.verify_email(deps, token=token_in(email))
     assert _fields(again.value) == ["token"]
@@ -253,7 +255,8 @@ def test_email_change_takes_effect_when_the_new_address_is_verified(
     assert deliver(db, deps) == ["email_change"]
     link = last_to(smtp, "new@example.com", "Confirm your email address")
     changed = verification.verify_email(deps, token=token_in(link))
-    assert changed.email == "new@example.com" and changed.email_verified
+    assert changed.email == "new@example.com"
+    assert changed.email_verified
     assert deliver(db, deps) == ["email_changed"]
     notice = last_to(smtp, "old@example.com", "Your login email was changed")
     assert "new@example.com" in text_of(notice)

@@ -72,6 +72,13 @@ def service_config_from(settings: Settings) -> ServiceConfig:
         throttle_max_failures_per_email=settings.throttle_max_failures_per_email,
         throttle_max_failures_per_ip=settings.throttle_max_failures_per_ip,
         email_from=settings.email_from,
+        public_url=settings.public_url,
+        reset_token_ttl=timedelta(seconds=settings.reset_token_ttl_seconds),
+        verify_token_ttl=timedelta(seconds=settings.verify_token_ttl_seconds),
+        reset_window=timedelta(seconds=settings.reset_window_seconds),
+        reset_max_per_email=settings.reset_max_per_email,
+        reset_max_per_ip=settings.reset_max_per_ip,
+        unverified_may_log_in=settings.unverified_may_log_in,
     )
 
 

@@ -98,6 +98,25 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
     )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     email_from: str = "Alvin <no-reply@example.com>"
+    public_url: str = Field(
+        default="http://localhost:8080",
+        description="base URL of the front end; emails link to PUBLIC_URL/verify-email?token= "
+        "and PUBLIC_URL/reset-password?token=",
+    )
+
+    # account emails' tokens and reset throttling
+    reset_token_ttl_seconds: int = Field(default=3600, ge=60)
+    verify_token_ttl_seconds: int = Field(default=48 * 3600, ge=60)
+    reset_window_seconds: int = Field(default=3600, ge=1)
+    reset_max_per_email: int = Field(default=3, ge=1)
+    reset_max_per_ip: int = Field(default=20, ge=1)
+    unverified_may_log_in: bool = Field(
+        default=True,
+        description="what an unverified user may do: true (the default) lets them log in and use "
+        "every feature while User.emailVerified is false (clients can nag, and password resets "
+        "still go to the address); false refuses their logins (FAILED_PRECONDITION) until they "
+        "follow the verification link",
+    )
 
     # background jobs
     outbox_relay_seconds: float = Field(default=2.0, gt=0)

@@ -15,6 +15,7 @@ import click
 
 from alvin_python_lib.cli import create_manage_cli
 from user_service import __version__
+from user_service.commands.emails import emails as emails_command
 
 if TYPE_CHECKING:
     from user_service.app.bootstrap import Container
@@ -58,6 +59,8 @@ cli = create_manage_cli(
     version=__version__,
 )
 
+
+cli.add_command(emails_command)
 
 _db_group = cast("click.Group", cli.commands["db"])
 _migrate = _db_group.commands["upgrade"]
@@ -145,7 +148,9 @@ def smtp(host: str, port: int, save_dir: Path | None) -> None:
                 for message in catcher.wait_for(shown + 1, timeout=1.0)[shown:]:
                     shown += 1
                     click.echo(f"--- mail #{shown} to {message['To']}: {message['Subject']}")
-                    click.echo(message.get_content())
+                    # the plain-text part of a multipart (text + HTML) message
+                    body = message.get_body(preferencelist=("plain",)) or message
+                    click.echo(body.get_content())
         except KeyboardInterrupt:
             pass
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from alvin_python_lib import telemetry
 from alvin_python_lib.db import transaction
 from alvin_python_lib.errors import (
+    FailedPrecondition,
     FieldViolation,
     InvalidArgument,
     NotFound,
@@ -25,6 +26,7 @@ from user_service.db.models import User, UserSession
 from user_service.db.repository import session as session_repo
 from user_service.db.repository import throttle as throttle_repo
 from user_service.db.repository import user as user_repo
+from user_service.service import account_mail
 from user_service.service.config import ServiceConfig
 from user_service.service.deps import Deps
 from user_service.service.validation import (
@@ -94,6 +96,9 @@ def authenticate(
         ok = False
     if not ok or user is None or not user.is_active:
         raise Unauthenticated(INVALID_CREDENTIALS)  # counted by _count_attempt already
+    if not user.email_verified and not config.unverified_may_log_in:
+        # Said only after the right password: it reveals nothing to someone who lacks it.
+        raise FailedPrecondition("Verify your email address first: follow the link we sent.")
 
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = now + min(config.session_ttl, config.session_max_age)
@@ -273,6 +278,7 @@ def change_password(deps: Deps, *, user_id: int, current_password: str, new_pass
         user.password_hash = hasher.hash(new_password)
         user.password_changed_at = now
         session_repo.revoke_for_user(session, user.id, now)
+        account_mail.queue(session, deps, "password_changed", user_id=user.id)
 
 
 def purge_expired_sessions(deps: Deps, *, older_than: timedelta = timedelta(days=1)) -> int:

@@ -54,6 +54,16 @@ class ServiceConfig:
     throttle_max_failures_per_email: int = 5
     throttle_max_failures_per_ip: int = 50
     email_from: str = "Alvin <no-reply@example.com>"
+    #: Base URL of the front end that the emails' links open (/verify-email, /reset-password).
+    public_url: str = "http://localhost:8080"
+    reset_token_ttl: timedelta = timedelta(hours=1)
+    verify_token_ttl: timedelta = timedelta(hours=48)
+    #: Password-reset requests allowed per address and per client address in ``reset_window``.
+    reset_window: timedelta = timedelta(hours=1)
+    reset_max_per_email: int = 3
+    reset_max_per_ip: int = 20
+    #: False: Authenticate refuses users whose email is not verified (FAILED_PRECONDITION).
+    unverified_may_log_in: bool = True
     #: Absolute session lifetime: a sliding refresh never moves ``expires_at`` past
     #: ``created_at + session_max_age`` (``session_ttl`` is the idle timeout).
     session_max_age: timedelta = timedelta(days=30)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-__all__ = ["SUBJECTS", "TEMPLATES", "frontend_link", "render_email"]
+__all__ = ["SUBJECTS", "TEMPLATES", "frontend_link", "render_email", "sample_email"]
 
 SUBJECTS: dict[str, str] = {
     "welcome": "Welcome!",
@@ -63,3 +63,19 @@ def render_email(
         _environment.get_template(f"{name}.html").render(variables), subtype="html"
     )
     return message
+
+
+def sample_email(name: str, *, public_url: str, sender: str) -> EmailMessage:
+    """``name`` rendered with made-up values (``user-service emails preview``, the tests)."""
+    token = "PREVIEW-TOKEN"  # noqa: S105 - a placeholder shown in previews, not a credential
+    context: dict[str, Any] = {
+        "display_name": "Ada <Lovelace>",  # markup in a name must come out escaped in HTML
+        "link": frontend_link(public_url, RESET_PATH if name == "reset" else VERIFY_PATH, token),
+        "address": "ada@example.com",
+        "expires_minutes": 60,
+        "expires_hours": 48,
+        "reset_link": frontend_link(public_url, RESET_PATH),
+        "old_address": "ada@example.com",
+        "new_address": "ada@example.org",
+    }
+    return render_email(name, to="ada@example.com", sender=sender, context=context)

@@ -19,7 +19,7 @@ from user_service.service import account_mail, tokens
 from user_service.service.deps import Deps
 from user_service.service.validation import normalize_email
 
-ADDRESS_TAKEN = "can no longer be used: the address belongs to another account"
+ADDRESS_TAKEN = "is no longer valid: the address belongs to another account now"
 
 
 def verify_email(deps: Deps, *, token: str) -> User:

@@ -25,6 +25,7 @@ def user_to_proto(user: User) -> pb.User:
         display_name=user.display_name,
         is_active=user.is_active,
         admin=user.admin,
+        email_verified=user.email_verified,
         created_at=timestamp(user.created_at),
         updated_at=timestamp(user.updated_at),
     )

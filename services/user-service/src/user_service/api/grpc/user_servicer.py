@@ -17,8 +17,11 @@ from user_service.service import (
     abuse,
     admin,
     auth,
+    recovery,
+    registration,
     sessions,
     users,
+    verification,
 )
 from user_service.service.deps import Deps
 
@@ -177,3 +180,43 @@ class UserServicer(pb_grpc.UserServiceServicer):
     ) -> pb.AdminDeleteUserResponse:
         admin.delete_user(self.deps, request.session_token, _require_id(request.user_id, "user_id"))
         return pb.AdminDeleteUserResponse()
+
+    def SignUp(self, request: pb.SignUpRequest, context: grpc.ServicerContext) -> pb.SignUpResponse:
+        registration.sign_up(
+            self.deps,
+            client_ip=request.client_ip,
+            email=request.email,
+            password=request.password,
+            display_name=request.display_name,
+            invited_by_id=request.invited_by_id if request.HasField("invited_by_id") else None,
+        )
+        return pb.SignUpResponse()
+
+    def RequestPasswordReset(
+        self, request: pb.RequestPasswordResetRequest, context: grpc.ServicerContext
+    ) -> pb.RequestPasswordResetResponse:
+        recovery.request_password_reset(self.deps, email=request.email, client_ip=request.client_ip)
+        return pb.RequestPasswordResetResponse()
+
+    def ResetPassword(
+        self, request: pb.ResetPasswordRequest, context: grpc.ServicerContext
+    ) -> pb.ResetPasswordResponse:
+        recovery.reset_password(self.deps, token=request.token, new_password=request.new_password)
+        return pb.ResetPasswordResponse()
+
+    def VerifyEmail(
+        self, request: pb.VerifyEmailRequest, context: grpc.ServicerContext
+    ) -> pb.VerifyEmailResponse:
+        user = verification.verify_email(self.deps, token=request.token)
+        return pb.VerifyEmailResponse(user=user_to_proto(user))
+
+    def RequestEmailChange(
+        self, request: pb.RequestEmailChangeRequest, context: grpc.ServicerContext
+    ) -> pb.RequestEmailChangeResponse:
+        verification.request_email_change(
+            self.deps,
+            user_id=_require_id(request.user_id, "user_id"),
+            new_email=request.new_email,
+            current_password=request.current_password,
+        )
+        return pb.RequestEmailChangeResponse()
