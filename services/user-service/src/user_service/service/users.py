@@ -15,6 +15,7 @@ from user_service.db.models import User
 from user_service.db.repository import outbox as outbox_repo
 from user_service.db.repository import session as session_repo
 from user_service.db.repository import user as user_repo
+from user_service.service import account_mail
 from user_service.service.deps import Deps
 from user_service.service.validation import (
     clean_display_name,
@@ -53,7 +54,7 @@ def signup(
     display_name: str,
     invited_by_id: int | None = None,
 ) -> User:
-    """Create a user and queue its welcome email, in one transaction."""
+    """Create a user and queue its welcome and verification emails, in one transaction."""
     normalized, violations = normalize_email(email)
     name, name_violations = clean_display_name(display_name)
     violations += name_violations
@@ -84,6 +85,7 @@ def signup(
             {"user_id": user.id},
             headers=dict(headers),
         )
+        account_mail.queue(session, deps, "verify", user_id=user.id)
     return user
 
 
@@ -164,6 +166,8 @@ def update_user(
         user = user_repo.get_user(session, user_id, for_update=True)
         if user is None:
             raise NotFound(entity="User", key=user_id)
+        if "email" in changes and changes["email"] != user.email:
+            user.email_verified = False  # the new address has not been proved yet
         for name, value in changes.items():
             setattr(user, name, value)
         with translate_db_errors():
