@@ -45,18 +45,23 @@ class Stack:
         """The JSON log records of one process: "gateway", "grpc", "worker" or "scheduler"."""
         raise NotImplementedError
 
-    def _find_mail(self, recipient: str) -> Message | None:
+    def _find_mail(self, recipient: str, subject: str | None = None) -> Message | None:
         raise NotImplementedError
 
-    def wait_for_mail(self, recipient: str, timeout: float = 30) -> Message:
-        """The first email caught for ``recipient``, polling until ``timeout``."""
+    def wait_for_mail(
+        self, recipient: str, timeout: float = 30, *, subject: str | None = None
+    ) -> Message:
+        """The first email caught for ``recipient`` (with ``subject``, when given), polling until
+        ``timeout``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = self._find_mail(recipient)
+            found = self._find_mail(recipient, subject)
             if found is not None:
                 return found
             time.sleep(POLL_S)
-        raise AssertionError(f"no email to {recipient} within {timeout}s")
+        raise AssertionError(
+            f"no email to {recipient} ({subject or 'any subject'}) within {timeout}s"
+        )
 
 
 @dataclass
@@ -66,10 +71,10 @@ class LocalStack(LaunchedStack, Stack):
     # every span the processes exported (OTLP over HTTP to a receiver in this test process)
     traces: OtlpReceiver | None = None
 
-    def _find_mail(self, recipient: str) -> Message | None:
+    def _find_mail(self, recipient: str, subject: str | None = None) -> Message | None:
         for path in sorted(self.mail_dir.glob("*.eml")):
             message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-            if message["To"] == recipient:
+            if message["To"] == recipient and subject in (None, message["Subject"]):
                 return message
         return None
 
@@ -112,12 +117,14 @@ class ComposeStack(Stack):
         service = COMPOSE_SERVICES[process_name]
         return json_records(self.compose("logs", "--no-log-prefix", service).splitlines())
 
-    def _find_mail(self, recipient: str) -> Message | None:
+    def _find_mail(self, recipient: str, subject: str | None = None) -> Message | None:
         # Mailpit's API: search by recipient, then the raw source of the first match
         query = urllib.parse.urlencode({"query": f"to:{recipient}"})
         with urllib.request.urlopen(f"{self.mail_url}/api/v1/search?{query}", timeout=5) as r:
             listing = json.load(r)
         for summary in listing["messages"]:
+            if subject is not None and summary.get("Subject") != subject:
+                continue
             if any(to["Address"] == recipient for to in summary["To"]):
                 raw_url = f"{self.mail_url}/api/v1/message/{summary['ID']}/raw"
                 with urllib.request.urlopen(raw_url, timeout=5) as r:
