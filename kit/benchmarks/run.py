@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import account_email
 import auth
 import batching
 import cold_start
@@ -78,6 +79,11 @@ ON_STACK = (
         "signup/login",
         lambda stack, results, args: auth.bench_auth(stack, results, args.duration),
         needs_wrk=True,
+    ),
+    Benchmark(
+        "account-email",
+        "reset/signup enumeration timing",
+        lambda stack, results, _: account_email.bench_account_email(stack, results),
     ),
     Benchmark(
         "worker",
