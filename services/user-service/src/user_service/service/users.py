@@ -91,7 +91,8 @@ def signup(
 
 def get_user(deps: Deps, user_id: int) -> User:
     """The live user ``user_id``; NotFound otherwise."""
-    user = user_repo.get_user(deps.database.session(), user_id)
+    with deps.database.reading() as session:  # one statement: no transaction needed
+        user = user_repo.get_user(session, user_id)
     if user is None:
         raise NotFound(entity="User", key=user_id)
     return user
@@ -101,7 +102,8 @@ def batch_get_users(deps: Deps, user_ids: Sequence[int]) -> BatchResult:
     """Up to 500 users in one query, in request order; unknown ids reported, not an error."""
     if len(user_ids) > MAX_BATCH:
         raise InvalidArgument.for_field("ids", f"at most {MAX_BATCH} ids per call")
-    found = user_repo.get_users(deps.database.session(), user_ids)
+    with deps.database.reading() as session:
+        found = user_repo.get_users(session, user_ids)
     unique_ids = list(dict.fromkeys(user_ids))  # duplicates are answered once
     return BatchResult(
         users=[found[i] for i in unique_ids if i in found],
@@ -125,7 +127,8 @@ def list_users(deps: Deps, *, page_size: int = 0, page_token: str = "") -> Page:
     if violations:
         raise InvalidArgument(violations=violations)
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    rows = user_repo.list_users(deps.database.session(), after_id=after_id, limit=size + 1)
+    with deps.database.reading() as session:
+        rows = user_repo.list_users(session, after_id=after_id, limit=size + 1)
     users, more = rows[:size], len(rows) > size
     return Page(users=users, next_page_token=_encode_token(users[-1].id) if more else "")
 
