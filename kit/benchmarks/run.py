@@ -27,6 +27,7 @@ import cold_start
 import core_library
 import gateway_load
 import memory
+import per_hop
 import report
 import server_start
 import soak
@@ -64,6 +65,12 @@ ON_STACK = (
         "gateway",
         "gateway load",
         lambda stack, results, args: gateway_load.bench_gateway(stack, results, args.duration),
+        needs_wrk=True,
+    ),
+    Benchmark(
+        "per-hop",
+        "per hop",
+        lambda stack, results, args: per_hop.bench_per_hop(stack, results, args.duration),
         needs_wrk=True,
     ),
     Benchmark(
@@ -168,6 +175,8 @@ def main() -> int:
             results.notes.append(f"the stack did not start: {exc} (see results/stack.log)")
     if results.load:
         section(results, "chart", lambda: report.write_chart(results))
+    if "per_hop" in results.figures:
+        section(results, "per-hop chart", lambda: report.write_per_hop_chart(results))
     report.write_report(results)
     report.write_json(results)
     report.print_summary(results)
