@@ -23,7 +23,7 @@ from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 from user_service.app.server import registration
-from user_service.db.models import User
+from user_service.db.models import AuthThrottle, User
 from user_service.service import abuse, auth
 from user_service.service.config import AbuseLimits, HasherBusy, ServiceConfig, make_hasher
 from user_service.service.deps import Deps
@@ -314,3 +314,21 @@ def test_a_busy_hasher_answers_resource_exhausted_and_writes_nothing(
         select(func.count()).select_from(User).where(User.email == "busy@example.com")
     )
     assert count == 0
+
+
+@pytest.mark.parametrize("service_config", [replace(CONFIG, hasher=BUSY_HASHER)])
+def test_a_busy_hasher_counts_no_failure(db: Session, make_user: MakeUser, deps: Deps) -> None:
+    user_id = make_user(email="busy2@example.com").id
+    assert BUSY_HASHER._slots.acquire(timeout=1)
+    try:
+        for _ in range(5):  # more than the free failures: none of them may count
+            with pytest.raises(HasherBusy):
+                _login(deps, "busy2@example.com", DEFAULT_PASSWORD, "203.0.113.90")
+            with pytest.raises(HasherBusy):
+                abuse.change_password(
+                    deps, user_id=user_id, current_password=WRONG, new_password="a new passphrase"
+                )
+    finally:
+        BUSY_HASHER._slots.release()
+    assert set(db.scalars(select(AuthThrottle.failures))) <= {0}
+    assert _login(deps, "busy2@example.com", DEFAULT_PASSWORD, "203.0.113.90")

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alvin_python_lib.db import transaction
-from alvin_python_lib.errors import InvalidArgument, ResourceExhausted
+from alvin_python_lib.errors import DomainError, InvalidArgument, ResourceExhausted
 from user_service.db.repository import throttle as throttle_repo
 from user_service.service import auth, users
 from user_service.service.deps import Deps
@@ -90,9 +90,13 @@ def change_password(deps: Deps, *, user_id: int, current_password: str, new_pass
         auth.change_password(
             deps, user_id=user_id, current_password=current_password, new_password=new_password
         )
-    except InvalidArgument as error:
-        if not any(v.field == "current_password" for v in error.violations):
-            # a new password the policy refused proves nothing about the current one
+    except DomainError as error:
+        wrong_password = isinstance(error, InvalidArgument) and any(
+            v.field == "current_password" for v in error.violations
+        )
+        if not wrong_password:
+            # a new password the policy refused, or a busy hasher, proves nothing about the
+            # current one
             with transaction(deps.database.session) as session:
                 throttle_repo.forgive(session, key, window_start)
         raise

@@ -27,7 +27,7 @@ from user_service.db.repository import session as session_repo
 from user_service.db.repository import throttle as throttle_repo
 from user_service.db.repository import user as user_repo
 from user_service.service import account_mail
-from user_service.service.config import ServiceConfig
+from user_service.service.config import HasherBusy, ServiceConfig
 from user_service.service.deps import Deps
 from user_service.service.validation import (
     MAX_EMAIL_LENGTH,
@@ -87,13 +87,20 @@ def authenticate(
 
     user = user_repo.get_user_by_email(session, normalized) if normalized else None
     hasher = config.hasher
-    stored = user.password_hash if user is not None else _dummy_hash(hasher)
     ok: bool
     try:
+        stored = user.password_hash if user is not None else _dummy_hash(hasher)
         with telemetry.span("password.verify"):
             ok = hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         ok = False
+    except HasherBusy:
+        # No password was checked: the attempt must not count as a failure (a busy server would
+        # otherwise push real users into the delays).
+        with transaction(session):
+            for key in sorted(rules):
+                throttle_repo.forgive(session, key, windows[key])
+        raise
     if not ok or user is None or not user.is_active:
         raise Unauthenticated(INVALID_CREDENTIALS)  # counted by _count_attempt already
     if not user.email_verified and not config.unverified_may_log_in:
