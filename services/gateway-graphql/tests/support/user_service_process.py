@@ -55,8 +55,9 @@ TEST_ENV = {
     "USER_SERVICE_ARGON2_PARALLELISM": "1",
     "USER_SERVICE_THROTTLE_MAX_FAILURES_PER_EMAIL": "3",
     "USER_SERVICE_THROTTLE_MAX_FAILURES_PER_IP": "10000",
-    # every test request comes from 127.0.0.1: no per-address signup limit here
-    "USER_SERVICE_SIGNUP_MAX_PER_IP": "10000",
+    # every test request comes from 127.0.0.1: only the per-address reset limit applies here
+    "USER_SERVICE_RESET_MAX_PER_IP": "10000",
+    "USER_SERVICE_SIGNUP_MAX_PER_IP": "10000",  # and the per-address signup limit
     "USER_SERVICE_GRPC_GRACE_PERIOD_S": "2",
     "USER_SERVICE_LOG_FORMAT": "json",
 }

@@ -72,6 +72,8 @@ class User:
     created_at: datetime
     updated_at: datetime
     last_login_at: datetime | None
+    #: True once the user proved to own ``email`` (verification link or password reset).
+    email_verified: bool = False
     #: An administrator: may deactivate, reactivate and delete users and see every email.
     admin: bool = False
 
@@ -128,6 +130,7 @@ def _user(message: pb.User) -> User:
         created_at=_time(message.created_at),
         updated_at=_time(message.updated_at),
         last_login_at=_time(message.last_login_at) if message.HasField("last_login_at") else None,
+        email_verified=message.email_verified,
         admin=message.admin,
     )
 
@@ -316,6 +319,57 @@ class UserServiceClient(BaseClient[pb_grpc.UserServiceStub]):
     def revoke_session(self, token: str) -> None:
         """Log out (idempotent: unknown or revoked tokens are fine)."""
         self._call(self.stub.RevokeSession, pb.RevokeSessionRequest(session_token=token))
+
+    # ------------------------------------------------------------------ account emails
+
+    def sign_up(
+        self,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        invited_by_id: int | None = None,
+        client_ip: str = "",
+    ) -> None:
+        """Enumeration-safe signup: the same empty answer for a new and a taken address
+        (INVALID_ARGUMENT with field violations for invalid input)."""
+        request = pb.SignUpRequest(
+            email=email, password=password, display_name=display_name, client_ip=client_ip
+        )
+        if invited_by_id is not None:
+            request.invited_by_id = invited_by_id
+        self._call(self.stub.SignUp, request)
+
+    def request_password_reset(self, *, email: str, client_ip: str = "") -> None:
+        """Email a reset link if the address has an account (the same answer either way)."""
+        self._call(
+            self.stub.RequestPasswordReset,
+            pb.RequestPasswordResetRequest(email=email, client_ip=client_ip),
+        )
+
+    def reset_password(self, *, token: str, new_password: str) -> None:
+        """Set a new password with a reset token (InvalidArgument on ``token`` or
+        ``new_password``)."""
+        self._call(
+            self.stub.ResetPassword,
+            pb.ResetPasswordRequest(token=token, new_password=new_password),
+        )
+
+    def verify_email(self, *, token: str) -> User:
+        """Use a verification token; the user after it (InvalidArgument on ``token``)."""
+        response: pb.VerifyEmailResponse = self._call(
+            self.stub.VerifyEmail, pb.VerifyEmailRequest(token=token)
+        )
+        return _user(response.user)
+
+    def request_email_change(self, user_id: int, *, new_email: str, current_password: str) -> None:
+        """Mail a verification link to ``new_email``; the email changes once it is used."""
+        self._call(
+            self.stub.RequestEmailChange,
+            pb.RequestEmailChangeRequest(
+                user_id=user_id, new_email=new_email, current_password=current_password
+            ),
+        )
 
     # ----------------------------------------------------------- devices (by session token)
 

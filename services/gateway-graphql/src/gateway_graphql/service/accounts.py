@@ -131,22 +131,50 @@ class Accounts:
     # ---------------------------------------------------------------------------- accounts
 
     def signup(
-        self, *, email: str, password: str, display_name: str, invited_by_id: int | None = None
-    ) -> User:
-        """Create an account (InvalidArgument / AlreadyExists name the fields at fault)."""
-        return self.users.create_user(
-            email=email, password=password, display_name=display_name, invited_by_id=invited_by_id
+        self,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        invited_by_id: int | None = None,
+        client_ip: str = "",
+    ) -> None:
+        """Sign up; the same answer whether or not the address has an account (its owner is
+        emailed instead). InvalidArgument names the fields at fault; never "taken"."""
+        self.users.sign_up(
+            email=email,
+            password=password,
+            display_name=display_name,
+            invited_by_id=invited_by_id,
+            client_ip=client_ip,
         )
 
-    def update_profile(
-        self, user_id: int, *, display_name: str | None = None, email: str | None = None
-    ) -> User:
-        """Change the user's display name and/or email (at least one)."""
-        if display_name is None and email is None:
+    def update_profile(self, user_id: int, *, display_name: str | None = None) -> User:
+        """Change the user's display name (the email changes with :meth:`request_email_change`,
+        which needs the current password)."""
+        if display_name is None:
             raise InvalidArgument(
                 violations=[FieldViolation("", "name at least one field to change")]
             )
-        return self.users.update_user(user_id, display_name=display_name, email=email)
+        return self.users.update_user(user_id, display_name=display_name)
+
+    def request_password_reset(self, *, email: str, client_ip: str = "") -> None:
+        """Email a reset link if the address has an account; the same answer either way."""
+        self.users.request_password_reset(email=email, client_ip=client_ip)
+
+    def reset_password(self, *, token: str, new_password: str) -> None:
+        """Set a new password with the emailed token; every session of the user ends."""
+        self.users.reset_password(token=token, new_password=new_password)
+
+    def verify_email(self, *, token: str) -> User:
+        """Use an emailed verification token (after an email change, the new email applies)."""
+        return self.users.verify_email(token=token)
+
+    def request_email_change(self, user_id: int, *, new_email: str, current_password: str) -> None:
+        """Email a verification link to ``new_email``; the login email changes once it is used."""
+        self.users.request_email_change(
+            user_id, new_email=new_email, current_password=current_password
+        )
 
     def change_password(self, user_id: int, *, current_password: str, new_password: str) -> None:
         """Replace the password; every session of the user ends (this one too)."""

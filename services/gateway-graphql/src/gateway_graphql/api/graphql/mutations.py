@@ -1,6 +1,6 @@
 # Graphene ships no type information: its base classes are Any to mypy.
 # mypy: disable-error-code="misc"
-"""The ``Mutation`` type: signup, login, logout and the viewer's account.
+"""The ``Mutation`` type: signup, login, logout, the viewer's account and the emailed flows.
 
 Each mutation takes one ``input`` object (Relay's ``ClientIDMutation``) and reports invalid input
 as typed ``errors`` in its payload; other failures are GraphQL errors with ``extensions.code``.
@@ -14,7 +14,13 @@ import graphene  # type: ignore[import-untyped]
 from graphene import relay
 from graphql import GraphQLResolveInfo
 
-from alvin_python_lib.errors import AlreadyExists, InvalidArgument, Unauthenticated
+from alvin_python_lib.errors import FailedPrecondition, InvalidArgument, Unauthenticated
+from gateway_graphql.api.graphql.account_email import (
+    RequestEmailChange,
+    RequestPasswordReset,
+    ResetPassword,
+    VerifyEmail,
+)
 from gateway_graphql.api.graphql.admin import DeactivateUser, DeleteUser, ReactivateUser
 from gateway_graphql.api.graphql.context import context_of
 from gateway_graphql.api.graphql.ids import parse_user_id
@@ -26,7 +32,9 @@ __all__ = ["Mutation"]
 
 
 class Signup(relay.ClientIDMutation):
-    """Create an account (it does not log in: use `login` next)."""
+    """Create an account. The answer is the same whether or not the email already has an
+    account (its owner is emailed instead), so signup neither logs in nor returns the user:
+    follow the emailed verification link, then `login`."""
 
     class Input:
         email = graphene.String(required=True)
@@ -36,7 +44,17 @@ class Signup(relay.ClientIDMutation):
         display_name = graphene.String(required=True, description="1 to 100 characters.")
         invited_by = graphene.ID(description="The global ID of the inviting user.")
 
-    user = graphene.Field(User, description="The new account; null when `errors` is not empty.")
+    ok = graphene.Boolean(
+        required=True,
+        description="True when the input was accepted (an account was created, or the "
+        "address's owner was told); false when `errors` is not empty.",
+    )
+    user = graphene.Field(
+        User,
+        description="Always null.",
+        deprecation_reason="Signup no longer returns the user (that would tell whether the "
+        "address had an account): log in next.",
+    )
     errors = user_errors_field()
 
     @classmethod
@@ -54,14 +72,16 @@ class Signup(relay.ClientIDMutation):
         context = context_of(info)
         try:
             inviter = parse_user_id(invited_by, field="invited_by") if invited_by else None
-            user = context.accounts.signup(
-                email=email, password=password, display_name=display_name, invited_by_id=inviter
+            context.accounts.signup(
+                email=email,
+                password=password,
+                display_name=display_name,
+                invited_by_id=inviter,
+                client_ip=context.client.ip,
             )
-        except (InvalidArgument, AlreadyExists) as error:
-            return cls(user=None, errors=user_errors(error))
-        context.revealed_ids.add(user.id)
-        context.users.prime(user)
-        return cls(user=user, errors=[])
+        except InvalidArgument as error:
+            return cls(ok=False, user=None, errors=user_errors(error))
+        return cls(ok=True, user=None, errors=[])
 
 
 class TokenDelivery(graphene.Enum):
@@ -121,6 +141,9 @@ class Login(relay.ClientIDMutation):
         except Unauthenticated as error:
             errors = [UserErrorValue(None, error.message, "INVALID_CREDENTIALS")]
             return cls(user=None, token=None, expires_at=None, errors=errors)
+        except FailedPrecondition as error:  # right password, unverified email, strict setting
+            errors = [UserErrorValue("email", error.message, "EMAIL_NOT_VERIFIED")]
+            return cls(user=None, token=None, expires_at=None, errors=errors)
         except InvalidArgument as error:
             return cls(user=None, token=None, expires_at=None, errors=user_errors(error))
         bearer = token_delivery == TokenDelivery.BEARER
@@ -145,11 +168,11 @@ class Logout(relay.ClientIDMutation):
 
 
 class UpdateMe(relay.ClientIDMutation):
-    """Change the logged-in user's profile (the fields given; at least one)."""
+    """Change the logged-in user's profile. The login email changes with
+    `requestEmailChange` (it needs the current password and a verified new address)."""
 
     class Input:
         display_name = graphene.String(description="1 to 100 characters.")
-        email = graphene.String(description="A new login email, not used by another account.")
 
     user = graphene.Field(User, description="The updated user; null when `errors` is not empty.")
     errors = user_errors_field()
@@ -160,16 +183,13 @@ class UpdateMe(relay.ClientIDMutation):
         root: None,
         info: GraphQLResolveInfo,
         display_name: str | None = None,
-        email: str | None = None,
         **_: Any,
     ) -> UpdateMe:
         context = context_of(info)
         viewer = context.require_viewer()
         try:
-            user = context.accounts.update_profile(
-                viewer.id, display_name=display_name, email=email
-            )
-        except (InvalidArgument, AlreadyExists) as error:
+            user = context.accounts.update_profile(viewer.id, display_name=display_name)
+        except InvalidArgument as error:
             return cls(user=None, errors=user_errors(error))
         context.update_viewer(user)
         return cls(user=user, errors=[])
@@ -224,3 +244,7 @@ class Mutation(graphene.ObjectType):
     deactivate_user = DeactivateUser.Field()
     reactivate_user = ReactivateUser.Field()
     delete_user = DeleteUser.Field()
+    request_password_reset = RequestPasswordReset.Field()
+    reset_password = ResetPassword.Field()
+    verify_email = VerifyEmail.Field()
+    request_email_change = RequestEmailChange.Field()

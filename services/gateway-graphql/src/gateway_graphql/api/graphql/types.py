@@ -27,6 +27,10 @@ class User(graphene.ObjectType):
         description="The login email: visible to the user themself and to administrators, null "
         "for anyone else."
     )
+    email_verified = graphene.Boolean(
+        description="Whether the owner confirmed `email` (a verification link or a password "
+        "reset): visible where `email` is, null elsewhere."
+    )
     admin = graphene.Boolean(
         description="True for an administrator: visible where `email` is, null elsewhere."
     )
@@ -57,6 +61,11 @@ class User(graphene.ObjectType):
     def resolve_admin(root: UserRecord, info: GraphQLResolveInfo) -> bool | None:
         # Who holds the role is shown where the email is: no list of targets for strangers.
         return root.admin if User.resolve_email(root, info) is not None else None
+
+    @staticmethod
+    def resolve_email_verified(root: UserRecord, info: GraphQLResolveInfo) -> bool | None:
+        # The same rule as `email`: the flag says something about the address.
+        return root.email_verified if User.resolve_email(root, info) is not None else None
 
     @staticmethod
     def resolve_invited_by(root: UserRecord, info: GraphQLResolveInfo) -> Any:
