@@ -185,4 +185,8 @@ def devices(
         device_.context.close()
     errors = [error for device_ in opened for error in device_.errors]
     assert not errors, f"uncaught errors in the page: {errors}"
-    print(f"\nscreenshots: {shots}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if ARTIFACTS.is_dir():
+        terminalreporter.write_line(f"spa: screenshots in {ARTIFACTS}")
