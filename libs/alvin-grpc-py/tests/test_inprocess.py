@@ -112,6 +112,29 @@ def test_deadline_exceeded_and_time_remaining(inprocess: InProcessServer) -> Non
     assert stub.Slow(wrappers_pb2.DoubleValue(value=0.0)) is not None
 
 
+def test_a_handler_failing_after_the_deadline_is_deadline_exceeded(
+    inprocess: InProcessServer, handlers: Handlers
+) -> None:
+    # past the deadline the error mapping leaves the exception alone (the client has gone):
+    # the caller sees DEADLINE_EXCEEDED, as from a network call, not UNKNOWN
+    original = handlers.raise_
+
+    def late(request: Any, context: grpc.ServicerContext) -> Any:
+        handlers.release.wait(0.3)
+        return original(request, context)
+
+    handlers.raise_ = late  # type: ignore[method-assign]
+    try:
+        server = InProcessServer([handlers.registration()], inprocess.settings, name="late").start()
+        late_stub = Stub(create_channel(server.target, token=TOKEN, default_timeout=0.1))
+        request = wrappers_pb2.StringValue(value="not_found")
+        error = _failure(lambda: late_stub.Raise(request))
+        assert error.code() is grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+        server.stop()
+    finally:
+        handlers.raise_ = original  # type: ignore[method-assign]
+
+
 def test_health_streaming_unknown_names_and_stop(inprocess: InProcessServer) -> None:
     channel = channel_for(inprocess.target)
     check = channel.unary_unary(

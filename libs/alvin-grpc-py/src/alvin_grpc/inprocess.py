@@ -512,6 +512,11 @@ class InProcessServer:
             except InProcessRpcError:
                 raise
             except Exception as error:
+                if deadline is not None and time.monotonic() >= deadline:
+                    # the caller stopped waiting at its deadline, whatever the handler ended with
+                    raise InProcessRpcError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded"
+                    ) from error
                 code = context.code()
                 if code is None or code is grpc.StatusCode.OK:
                     # grpcio's answer to an exception no interceptor mapped
