@@ -31,6 +31,7 @@ import per_hop
 import report
 import server_start
 import soak
+import topologies
 import worker_burst
 from harness import (
     LEVELS,
@@ -71,6 +72,12 @@ ON_STACK = (
         "per-hop",
         "per hop",
         lambda stack, results, args: per_hop.bench_per_hop(stack, results, args.duration),
+        needs_wrk=True,
+    ),
+    Benchmark(
+        "one-process",
+        "one-process vs split",
+        lambda stack, results, args: topologies.bench_topologies(stack, results, args.duration),
         needs_wrk=True,
     ),
     Benchmark(
