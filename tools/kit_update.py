@@ -114,8 +114,9 @@ def read_record(root: Path) -> Record:
     path = root / RECORD
     if not path.is_file():
         raise UpdateError(
-            f"no {RECORD} in {root}: only a copy made by the kit's rename (`nox -s rename`)"
-            " knows which kit commit it came from"
+            f"no {RECORD} in {root}: the kit's rename (`nox -s rename`) writes it in a copy;"
+            " for an older copy, rename the kit commit it came from to a scratch folder and"
+            f" copy that {RECORD} here (its commit is what the update starts from)"
         )
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     if data.get("format") != RECORD_FORMAT:
