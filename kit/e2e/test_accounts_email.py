@@ -15,6 +15,7 @@ from gql.transport.requests import RequestsHTTPTransport
 
 PASSWORD = "an e2e password"  # pragma: allowlist secret (a test password)
 NEW_PASSWORD = "a brand new e2e passphrase"  # pragma: allowlist secret (a test password)
+WRONG = "not the password"  # pragma: allowlist secret (a wrong test password)
 SIGNUP = gql(
     "mutation ($i: SignupInput!) { signup(input: $i) { ok errors { field message code } } }"
 )
@@ -116,9 +117,7 @@ def test_change_email_after_verifying_the_new_address(stack: Stack) -> None:
     old, new = _address("e2e-old"), _address("e2e-new")
     _sign_up(stack, old)
     session = _login(stack, old)["token"]
-    refused = run(
-        stack, CHANGE_EMAIL, {"i": {"newEmail": new, "currentPassword": "wrong"}}, session
-    )
+    refused = run(stack, CHANGE_EMAIL, {"i": {"newEmail": new, "currentPassword": WRONG}}, session)
     assert refused["requestEmailChange"] == {
         "ok": False,
         "errors": [{"field": "currentPassword", "code": "INVALID"}],

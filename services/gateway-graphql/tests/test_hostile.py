@@ -51,7 +51,9 @@ STRING_FIELDS = {
     "updateMe.displayName": "updateMe(input: {displayName: $v})",
     "requestPasswordReset.email": "requestPasswordReset(input: {email: $v})",
     "resetPassword.token": "resetPassword(input: {token: $v, newPassword: $p})",
-    "resetPassword.newPassword": "resetPassword(input: {token: $e, newPassword: $v})",
+    "resetPassword.newPassword": (
+        "resetPassword(input: {token: $e, newPassword: $v})"  # pragma: allowlist secret
+    ),
     "verifyEmail.token": "verifyEmail(input: {token: $v})",
     "requestEmailChange.newEmail": "requestEmailChange(input: {newEmail: $v, currentPassword: $p})",
     "requestEmailChange.currentPassword": (

@@ -36,7 +36,7 @@ KINDS = {
     "verify": "verify",
     "email_change": "verify",
     "reset": "reset",
-    "password_changed": "password_changed",
+    "password_changed": "password_changed",  # pragma: allowlist secret
     "email_changed": "email_changed",
     "signup_attempted": "signup_attempted",
 }

@@ -21,7 +21,7 @@ SUBJECTS: dict[str, str] = {
     "welcome": "Welcome!",
     "verify": "Confirm your email address",
     "reset": "Reset your password",
-    "password_changed": "Your password was changed",
+    "password_changed": "Your password was changed",  # pragma: allowlist secret
     "email_changed": "Your login email was changed",
     "signup_attempted": "Someone tried to sign up with your address",
 }
