@@ -219,3 +219,20 @@ def test_refusals(
     monkeypatch.chdir(copy)
     assert kit_update.main(["--to", "main", "--from-repo", str(tmp_path / "nowhere")]) == 2
     assert "cannot clone the kit" in capsys.readouterr().err
+
+
+def test_a_copy_without_the_kit_folder_is_renamed_the_same_way(kit: Path, copy: Path) -> None:
+    """The record's --without-kit reaches both renames: a kit/ change does not arrive."""
+    record = kit_update.read_record(copy)
+    kit_update.write_record(copy, kit_update.Record(**{**record.__dict__, "without_kit": True}))
+    git(copy, "rm", "-q", "-r", "kit")
+    _commit(copy, "without kit/")
+    _write(kit, {"kit/notes.md": "zork notes\n", "lib/zork_core.py": LIB + "\nTHREE = 3\n"})
+    _commit(kit, "kit 2")
+
+    outcome = kit_update.update(copy, "main", python=sys.executable)
+
+    assert outcome.conflicts == []
+    assert outcome.kept_deleted == []  # kit/ is not in either rename, so nothing to leave out
+    assert sorted(outcome.changed) == [kit_update.RECORD, "lib/acme_core.py"]
+    assert not (copy / "kit").exists()
