@@ -9,13 +9,19 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 
-  # one image (one ECR repository) per microservice; several process types per image
-  repositories = {
-    user-service    = "${local.name}/user-service"
-    gateway-graphql = "${local.name}/gateway-graphql"
-  }
+  # one image (one ECR repository) per microservice; several process types per image. In the
+  # one-process topology the gateway service runs the one-process image instead.
+  one_process = var.topology == "one-process"
+  repositories = merge(
+    {
+      user-service    = "${local.name}/user-service"
+      gateway-graphql = "${local.name}/gateway-graphql"
+    },
+    local.one_process ? { one-process = "${local.name}/one-process" } : {},
+  )
   user_service_image = "${aws_ecr_repository.this["user-service"].repository_url}:${var.image_tag}"
   gateway_image      = "${aws_ecr_repository.this["gateway-graphql"].repository_url}:${var.image_tag}"
+  one_process_image  = local.one_process ? "${aws_ecr_repository.this["one-process"].repository_url}:${var.image_tag}" : null
 
   grpc_port    = 50051
   gateway_port = 8000
@@ -86,6 +92,22 @@ locals {
 
   gateway_secrets = {
     GATEWAY_USER_SERVICE_TOKEN = var.service_token_secret_arn
+  }
+
+  # The gateway service in this topology: the gateway's process, or one-process (the gateway's
+  # settings and the gRPC server's, the user-service called in process).
+  app = local.one_process ? {
+    image              = local.one_process_image
+    entry_point        = ["one-process"]
+    environment        = tomap(merge(local.user_service_environment, local.gateway_environment, { GATEWAY_USER_SERVICE_TARGET = "inprocess:user-service" }))
+    secrets            = tomap(merge(local.user_grpc_secrets, local.gateway_secrets))
+    security_group_ids = [aws_security_group.gateway.id, aws_security_group.user_service.id]
+    } : {
+    image              = local.gateway_image
+    entry_point        = ["gateway"]
+    environment        = tomap(local.gateway_environment)
+    secrets            = tomap(local.gateway_secrets)
+    security_group_ids = [aws_security_group.gateway.id]
   }
 
   # Service Connect TLS of every published service: the proxies encrypt gateway -> user-grpc

@@ -16,7 +16,7 @@ output "cluster_name" {
 output "service_names" {
   description = "ECS service names (alvin-ecs-deploy --service ...)."
   value = {
-    user_grpc      = module.user_grpc.service_name
+    user_grpc      = local.one_process ? null : module.user_grpc[0].service_name
     user_worker    = module.user_worker.service_name
     user_scheduler = module.user_scheduler.service_name
     gateway        = module.gateway.service_name

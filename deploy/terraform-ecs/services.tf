@@ -1,7 +1,9 @@
 # The services: one ECS service per process type. Images are rolled by alvin-ecs-deploy.
 
+# Only in the split topology: in one-process the gateway service answers the user-service's API.
 module "user_grpc" {
   source = "./modules/ecs-service"
+  count  = local.one_process ? 0 : 1
 
   name                 = "user-grpc"
   name_prefix          = local.name
@@ -49,6 +51,11 @@ module "user_grpc" {
     min_capacity = var.grpc_desired_count
     max_capacity = var.grpc_max_count
   }
+}
+
+moved {
+  from = module.user_grpc
+  to   = module.user_grpc[0]
 }
 
 module "user_worker" {
@@ -139,18 +146,18 @@ module "gateway" {
   region               = var.region
   cluster_arn          = aws_ecs_cluster.main.arn
   cluster_name         = aws_ecs_cluster.main.name
-  image                = local.gateway_image
-  entry_point          = ["gateway"]
+  image                = local.app.image
+  entry_point          = local.app.entry_point
   command              = ["serve"]
   cpu                  = 512
   memory               = 1024
-  environment          = local.gateway_environment
-  secrets              = local.gateway_secrets
+  environment          = local.app.environment
+  secrets              = local.app.secrets
   secrets_kms_key_arns = [aws_kms_key.main.arn]
   container_port       = local.gateway_port
   task_role_arn        = aws_iam_role.task["gateway"].arn
   subnet_ids           = var.private_subnet_ids
-  security_group_ids   = [aws_security_group.gateway.id]
+  security_group_ids   = local.app.security_group_ids
   desired_count        = var.gateway_desired_count
   log_retention_days   = var.log_retention_days
   log_kms_key_arn      = aws_kms_key.main.arn

@@ -272,6 +272,17 @@ variable "gateway_cors_origins" {
   default     = ""
 }
 
+variable "topology" {
+  description = "split: the gateway and the user-service's gRPC server as separate ECS services (gateway -> user-grpc over Service Connect); one-process: the gateway service runs the one-process image (the gateway with the user-service's API in its process, no user-grpc service). Worker, scheduler and migration are the same in both."
+  type        = string
+  default     = "split"
+
+  validation {
+    condition     = contains(["split", "one-process"], var.topology)
+    error_message = "topology must be \"split\" or \"one-process\"."
+  }
+}
+
 variable "grpc_desired_count" {
   description = "Initial user-grpc tasks."
   type        = number

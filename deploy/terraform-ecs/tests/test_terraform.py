@@ -415,3 +415,25 @@ def test_tasks_reach_aws_apis_through_vpc_endpoints_only(root: dict[str, list[An
         "${aws_security_group.endpoints.id}"
     )
     assert egress["tasks_to_s3"]["prefix_list_id"] == "${aws_vpc_endpoint.s3.prefix_list_id}"
+
+
+def test_topology_chooses_split_or_one_process(
+    root: dict[str, list[Any]], services: dict[str, dict[str, Any]]
+) -> None:
+    """One variable: split runs user-grpc next to the gateway; one-process drops user-grpc and
+    the gateway service runs the one-process image with both services' settings."""
+    variables = {name: body for block in root["variable"] for name, body in block.items()}
+    topology = variables["topology"]
+    assert topology["default"] == "split"
+    assert "one-process" in str(topology["validation"])
+    assert "local.one_process ? 0 : 1" in str(services["user_grpc"]["count"])
+    gateway = services["gateway"]
+    for key in ("image", "entry_point", "environment", "secrets", "security_group_ids"):
+        assert gateway[key] == f"${{local.app.{key}}}", key
+    app = str(_locals(root)["app"])
+    assert "one-process" in app
+    assert "inprocess:user-service" in app
+    assert "local.user_grpc_secrets" in app  # the gRPC server's secrets, in the one process
+    assert "one-process" in str(_locals(root)["repositories"])
+    moved = root.get("moved", [])
+    assert any("module.user_grpc[0]" in str(block) for block in moved), moved
