@@ -44,10 +44,15 @@ def test_retries_only_the_idempotent_methods() -> None:
     assert sorted(retry_methods()) == [
         f"/alvin.user.v1.UserService/{name}"
         for name in (
+            "AdminDeleteUser",
             "BatchGetUsers",
+            "DeactivateUser",
             "DeleteUser",
             "GetUser",
+            "ListSessions",
             "ListUsers",
+            "ReactivateUser",
+            "RevokeOtherSessions",
             "RevokeSession",
             "ValidateSession",
         )
