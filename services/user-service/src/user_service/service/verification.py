@@ -9,11 +9,19 @@ told. A new address that belongs to another account gets the same answer and no 
 from __future__ import annotations
 
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
 
 from alvin_python_lib import telemetry
 from alvin_python_lib.db import transaction, translate_db_errors
-from alvin_python_lib.errors import AlreadyExists, FieldViolation, InvalidArgument, NotFound
+from alvin_python_lib.errors import (
+    AlreadyExists,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+)
 from user_service.db.models import User
+from user_service.db.repository import throttle as throttle_repo
 from user_service.db.repository import user as user_repo
 from user_service.service import account_mail, tokens
 from user_service.service.deps import Deps
@@ -58,7 +66,8 @@ def request_email_change(
     """Check the current password and queue a verification email to ``new_email``.
 
     The same answer whether or not ``new_email`` belongs to another account (the worker sends
-    nothing then): the form cannot be used to find out who has an account.
+    nothing then): the form cannot be used to find out who has an account. ``ResourceExhausted``
+    past ``reset_max_per_email`` requests of the user in ``reset_window``.
     """
     normalized, violations = normalize_email(new_email, field="new_email")
     if not current_password:
@@ -79,4 +88,19 @@ def request_email_change(
             raise InvalidArgument.for_field(
                 "current_password", "does not match the current password"
             ) from None
+        _count_request(session, deps, user.id)
         account_mail.queue(session, deps, "email_change", user_id=user.id, new_email=normalized)
+
+
+def _count_request(session: Session, deps: Deps, user_id: int) -> None:
+    # Each request mails a link to an address of the caller's choosing: limited per user like
+    # password resets per address, so an account cannot be used to flood someone's inbox.
+    config = deps.config
+    now = deps.clock()
+    key = f"email-change:{user_id}"
+    count, window_start = throttle_repo.count_failure(session, key, now, config.reset_window)
+    if count > config.reset_max_per_email:
+        retry_after = (window_start + config.reset_window - now).total_seconds()
+        raise ResourceExhausted(
+            "Too many email change requests; try again later.", retry_after=max(1.0, retry_after)
+        )

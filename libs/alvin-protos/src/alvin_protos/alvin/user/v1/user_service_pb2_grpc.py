@@ -312,7 +312,7 @@ class UserServiceServicer:
 
         Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
         `current_password` when it is wrong, or on `new_email` when it is malformed or is the
-        user's current email.
+        user's current email; RESOURCE_EXHAUSTED when the user asked too often recently.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
