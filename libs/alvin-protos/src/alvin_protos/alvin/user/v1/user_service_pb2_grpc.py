@@ -153,7 +153,9 @@ class UserServiceServicer:
 
         Errors: ALREADY_EXISTS when the email is taken; INVALID_ARGUMENT (with field violations) when
         the email is malformed, the password does not meet the password policy, the display name is
-        empty or too long, or `invited_by_id` matches no user.
+        empty or too long, or `invited_by_id` matches no user; RESOURCE_EXHAUSTED (with RetryInfo)
+        past the signup throttles (per `client_ip` and in all) or when every password-hashing slot
+        stayed busy for the server's bounded wait.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -207,7 +209,8 @@ class UserServiceServicer:
 
         Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
         `current_password` when it is wrong, or on `new_password` when it does not meet the password
-        policy.
+        policy; RESOURCE_EXHAUSTED (with RetryInfo) after too many wrong current passwords for the
+        user recently, or when every password-hashing slot stayed busy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -230,7 +233,9 @@ class UserServiceServicer:
 
         Errors: UNAUTHENTICATED when the email is unknown, the password is wrong or the user is not
         active (one message for all three, so that callers cannot probe which emails exist);
-        RESOURCE_EXHAUSTED when too many attempts were made for the email recently.
+        RESOURCE_EXHAUSTED (with RetryInfo) when the attempt comes sooner than the throttles allow
+        (failures per email and `client_ip` get growing delays, per email from every address capped
+        delays, per address a limit per window) or every password-hashing slot stayed busy.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -238,12 +243,13 @@ class UserServiceServicer:
 
     def ValidateSession(self, request, context):
         """ValidateSession resolves a session token to its user and expiry. With `refresh`, the expiry
-        slides forward (a sliding session); that write only extends the lifetime of a session that is
+        slides forward (a sliding session, never past the session's absolute lifetime) and the
+        session's last use is recorded; those writes only extend the lifetime of a session that is
         already valid, so repeating the call is safe and the RPC is marked free of side effects for
         retry purposes.
 
-        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked, or its user is no longer
-        active.
+        Errors: UNAUTHENTICATED when the token is unknown, expired (idle or past its absolute
+        lifetime) or revoked, or its user is no longer active.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -266,7 +272,9 @@ class UserServiceServicer:
 
         Errors: INVALID_ARGUMENT (with field violations) when the email is malformed, the password
         does not meet the password policy, the display name is empty or too long, or
-        `invited_by_id` matches no user. Not retried (each call may send an email).
+        `invited_by_id` matches no user; RESOURCE_EXHAUSTED (with RetryInfo) past the signup
+        throttles (per `client_ip` and in all) or when every password-hashing slot stayed busy. Not
+        retried (each call may send an email).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

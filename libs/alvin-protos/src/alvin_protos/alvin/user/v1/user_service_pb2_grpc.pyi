@@ -41,7 +41,9 @@ class UserServiceStub:
 
     Errors: ALREADY_EXISTS when the email is taken; INVALID_ARGUMENT (with field violations) when
     the email is malformed, the password does not meet the password policy, the display name is
-    empty or too long, or `invited_by_id` matches no user.
+    empty or too long, or `invited_by_id` matches no user; RESOURCE_EXHAUSTED (with RetryInfo)
+    past the signup throttles (per `client_ip` and in all) or when every password-hashing slot
+    stayed busy for the server's bounded wait.
     """
     GetUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.GetUserRequest, _user_service_pb2.GetUserResponse]
     """GetUser returns one user by ID.
@@ -75,7 +77,8 @@ class UserServiceStub:
 
     Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
     `current_password` when it is wrong, or on `new_password` when it does not meet the password
-    policy.
+    policy; RESOURCE_EXHAUSTED (with RetryInfo) after too many wrong current passwords for the
+    user recently, or when every password-hashing slot stayed busy.
     """
     DeleteUser: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.DeleteUserRequest, _user_service_pb2.DeleteUserResponse]
     """DeleteUser deletes a user (softly: the row is kept, the email becomes free) and revokes all
@@ -90,16 +93,19 @@ class UserServiceStub:
 
     Errors: UNAUTHENTICATED when the email is unknown, the password is wrong or the user is not
     active (one message for all three, so that callers cannot probe which emails exist);
-    RESOURCE_EXHAUSTED when too many attempts were made for the email recently.
+    RESOURCE_EXHAUSTED (with RetryInfo) when the attempt comes sooner than the throttles allow
+    (failures per email and `client_ip` get growing delays, per email from every address capped
+    delays, per address a limit per window) or every password-hashing slot stayed busy.
     """
     ValidateSession: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ValidateSessionRequest, _user_service_pb2.ValidateSessionResponse]
     """ValidateSession resolves a session token to its user and expiry. With `refresh`, the expiry
-    slides forward (a sliding session); that write only extends the lifetime of a session that is
+    slides forward (a sliding session, never past the session's absolute lifetime) and the
+    session's last use is recorded; those writes only extend the lifetime of a session that is
     already valid, so repeating the call is safe and the RPC is marked free of side effects for
     retry purposes.
 
-    Errors: UNAUTHENTICATED when the token is unknown, expired or revoked, or its user is no longer
-    active.
+    Errors: UNAUTHENTICATED when the token is unknown, expired (idle or past its absolute
+    lifetime) or revoked, or its user is no longer active.
     """
     RevokeSession: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RevokeSessionRequest, _user_service_pb2.RevokeSessionResponse]
     """RevokeSession ends a session (logout). Revoking an unknown, expired or already revoked token
@@ -114,7 +120,9 @@ class UserServiceStub:
 
     Errors: INVALID_ARGUMENT (with field violations) when the email is malformed, the password
     does not meet the password policy, the display name is empty or too long, or
-    `invited_by_id` matches no user. Not retried (each call may send an email).
+    `invited_by_id` matches no user; RESOURCE_EXHAUSTED (with RetryInfo) past the signup
+    throttles (per `client_ip` and in all) or when every password-hashing slot stayed busy. Not
+    retried (each call may send an email).
     """
     RequestPasswordReset: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.RequestPasswordResetRequest, _user_service_pb2.RequestPasswordResetResponse]
     """RequestPasswordReset emails a single-use, short-lived reset link to the user with this email.
@@ -204,7 +212,9 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: ALREADY_EXISTS when the email is taken; INVALID_ARGUMENT (with field violations) when
         the email is malformed, the password does not meet the password policy, the display name is
-        empty or too long, or `invited_by_id` matches no user.
+        empty or too long, or `invited_by_id` matches no user; RESOURCE_EXHAUSTED (with RetryInfo)
+        past the signup throttles (per `client_ip` and in all) or when every password-hashing slot
+        stayed busy for the server's bounded wait.
         """
 
     @_abc_1.abstractmethod
@@ -268,7 +278,8 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
         `current_password` when it is wrong, or on `new_password` when it does not meet the password
-        policy.
+        policy; RESOURCE_EXHAUSTED (with RetryInfo) after too many wrong current passwords for the
+        user recently, or when every password-hashing slot stayed busy.
         """
 
     @_abc_1.abstractmethod
@@ -295,7 +306,9 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: UNAUTHENTICATED when the email is unknown, the password is wrong or the user is not
         active (one message for all three, so that callers cannot probe which emails exist);
-        RESOURCE_EXHAUSTED when too many attempts were made for the email recently.
+        RESOURCE_EXHAUSTED (with RetryInfo) when the attempt comes sooner than the throttles allow
+        (failures per email and `client_ip` get growing delays, per email from every address capped
+        delays, per address a limit per window) or every password-hashing slot stayed busy.
         """
 
     @_abc_1.abstractmethod
@@ -305,12 +318,13 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _grpc.ServicerContext,
     ) -> _user_service_pb2.ValidateSessionResponse:
         """ValidateSession resolves a session token to its user and expiry. With `refresh`, the expiry
-        slides forward (a sliding session); that write only extends the lifetime of a session that is
+        slides forward (a sliding session, never past the session's absolute lifetime) and the
+        session's last use is recorded; those writes only extend the lifetime of a session that is
         already valid, so repeating the call is safe and the RPC is marked free of side effects for
         retry purposes.
 
-        Errors: UNAUTHENTICATED when the token is unknown, expired or revoked, or its user is no longer
-        active.
+        Errors: UNAUTHENTICATED when the token is unknown, expired (idle or past its absolute
+        lifetime) or revoked, or its user is no longer active.
         """
 
     @_abc_1.abstractmethod
@@ -337,7 +351,9 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: INVALID_ARGUMENT (with field violations) when the email is malformed, the password
         does not meet the password policy, the display name is empty or too long, or
-        `invited_by_id` matches no user. Not retried (each call may send an email).
+        `invited_by_id` matches no user; RESOURCE_EXHAUSTED (with RetryInfo) past the signup
+        throttles (per `client_ip` and in all) or when every password-hashing slot stayed busy. Not
+        retried (each call may send an email).
         """
 
     @_abc_1.abstractmethod
