@@ -65,7 +65,7 @@ FAST_ENV = {
 
 
 SIGNUP = """mutation Signup($input: SignupInput!) {
-  signup(input: $input) { user { id email } errors { field message code } } }"""
+  signup(input: $input) { ok errors { field message code } } }"""
 LOGIN = """mutation Login($input: LoginInput!) {
   login(input: $input) { token user { id } errors { field message code } } }"""
 ME = "query Me { me { id email displayName } }"
