@@ -16,7 +16,7 @@ import click
 
 from one_process import __version__
 
-GUNICORN_CONFIG = "python:gateway_graphql.app.gunicorn_config"
+GUNICORN_CONFIG = "python:one_process.gunicorn_config"
 WSGI_APP = "one_process.app:create_wsgi_app()"
 
 
