@@ -165,6 +165,15 @@ class Stack:
             found.append(str(message["To"]))
         return found
 
+    def mail_subjects(self, recipient: str) -> list[str]:
+        """The Subject of every message the catcher saved for ``recipient``, in saved order."""
+        found = []
+        for path in sorted(self.mail_dir.glob("*.eml")):
+            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            if str(message["To"]) == recipient:
+                found.append(str(message["Subject"]))
+        return found
+
     def worker(self, **env: str) -> Proc:
         """A Celery worker, returned once it reports ready."""
         return self.start("worker", self.env(**env))
