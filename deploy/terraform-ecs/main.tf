@@ -45,6 +45,7 @@ locals {
     USER_SERVICE_SMTP_PORT           = tostring(var.smtp_port)
     USER_SERVICE_SMTP_STARTTLS       = tostring(var.smtp_starttls)
     USER_SERVICE_EMAIL_FROM          = var.email_from
+    USER_SERVICE_PUBLIC_URL          = var.public_url
     USER_SERVICE_METRICS_PORT        = tostring(local.metrics_port)
     USER_SERVICE_OTEL_EXPORTER       = var.otel_exporter
   }

@@ -244,6 +244,16 @@ variable "email_from" {
   type        = string
 }
 
+variable "public_url" {
+  description = "Base URL of the front end (USER_SERVICE_PUBLIC_URL): the account emails link to PUBLIC_URL/verify-email?token= and PUBLIC_URL/reset-password?token=."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://[^/]+", var.public_url))
+    error_message = "public_url must be an https:// URL (the emailed links carry single-use tokens)."
+  }
+}
+
 variable "service_connect_tls_ca_arn" {
   description = "AWS Private CA (tagged AmazonECSManaged=true) that issues the Service Connect TLS certificates: the proxies then encrypt gateway -> user-grpc. Required in production; null (no TLS inside the VPC) is accepted in staging only. See README for the cost."
   type        = string

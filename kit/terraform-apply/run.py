@@ -177,6 +177,7 @@ def make_inputs(client: Any) -> Inputs:
         "service_connect_tls_ca_arn": authority,
         "smtp_host": "email-smtp.eu-west-1.amazonaws.com",
         "email_from": "Alvin <no-reply@example.com>",
+        "public_url": "https://app.example.com",
         # an environment that must be destroyable at the end
         "deletion_protection": False,
         "db_multi_az": False,

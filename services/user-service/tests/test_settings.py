@@ -10,6 +10,7 @@ from user_service.commands import cli
 BASE = {
     "USER_SERVICE_DATABASE_URL": "postgresql://db/users",
     "USER_SERVICE_REDIS_URL": "redis://r/0",
+    "USER_SERVICE_PUBLIC_URL": "https://app.example.com",
 }
 
 
@@ -92,6 +93,26 @@ def test_deployed_settings_refuse_smtp_credentials_over_plain_smtp(
     )
     monkeypatch.delenv("USER_SERVICE_SMTP_STARTTLS")  # on by default: accepted
     assert load_settings(Settings).smtp_starttls_enabled
+
+
+@pytest.mark.parametrize("app_env", ["staging", "production"])
+def test_deployed_settings_refuse_the_development_public_url(
+    monkeypatch: pytest.MonkeyPatch, app_env: str
+) -> None:
+    monkeypatch.setenv("APP_ENV", app_env)
+    monkeypatch.delenv("USER_SERVICE_PUBLIC_URL")
+    with pytest.raises(SettingsError, match="USER_SERVICE_PUBLIC_URL"):
+        load_settings(Settings)
+
+
+def test_production_links_are_https_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("USER_SERVICE_PUBLIC_URL", "http://app.example.com")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(Settings)
+    assert "USER_SERVICE_PUBLIC_URL must be an https:// URL in production" in str(raised.value.code)
+    monkeypatch.setenv("APP_ENV", "staging")  # a staging front end may run over plain http
+    assert load_settings(Settings).public_url == "http://app.example.com"
 
 
 def test_missing_database_url_is_named(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from alvin_python_lib.config import (
     BaseAppSettings,
     DatabaseSettings,
     RedisSettings,
+    dev_default,
     load_settings,
 )
 from alvin_python_lib.telemetry import TelemetrySettings
@@ -98,10 +99,11 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
     )
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     email_from: str = "Alvin <no-reply@example.com>"
-    public_url: str = Field(
-        default="http://localhost:8080",
-        description="base URL of the front end; emails link to PUBLIC_URL/verify-email?token= "
-        "and PUBLIC_URL/reset-password?token=",
+    # refused unset when deployed: a link to localhost in a real email is a broken account flow
+    public_url: str = dev_default(
+        "http://localhost:8080",
+        "base URL of the front end; emails link to PUBLIC_URL/verify-email?token= "
+        "and PUBLIC_URL/reset-password?token= (https:// in production: the links carry tokens)",
     )
 
     # account emails' tokens and reset throttling
@@ -132,6 +134,15 @@ class Settings(ServerSettings, DatabaseSettings, RedisSettings, TelemetrySetting
     def smtp_starttls_enabled(self) -> bool:
         """``smtp_starttls``, or the environment's default (on in staging and production)."""
         return self.smtp_starttls if self.smtp_starttls is not None else self.is_deployed
+
+    @model_validator(mode="after")
+    def _links_over_https_in_production(self) -> Settings:
+        if self.app_env == "production" and not self.public_url.startswith("https://"):
+            raise ValueError(
+                f"{self.env_name('public_url')} must be an https:// URL in production: the "
+                "emailed links carry single-use tokens"
+            )
+        return self
 
     @model_validator(mode="after")
     def _no_smtp_login_in_clear(self) -> Settings:
