@@ -96,6 +96,8 @@ def spa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpaStack]:
         # Two cores shared with other suites: a signup's password hash can outlast the default
         # 2 s deadline there, and these tests are about the pages, not the latency.
         "GATEWAY_USER_SERVICE_TIMEOUT_S": "10",
+        # every flow signs up from 127.0.0.1, twice (both origins): above the production limit
+        "USER_SERVICE_SIGNUP_MAX_PER_IP": "10000",
     }
     data_dir = tmp_path_factory.mktemp("spa-stack")
     with started_stack(data_dir, args=["--spa"], env=env, metrics=False) as stack:
