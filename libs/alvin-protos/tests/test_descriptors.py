@@ -30,6 +30,19 @@ EXPECTED_RPCS = {
     "Authenticate": MethodOptions.IDEMPOTENCY_UNKNOWN,
     "ValidateSession": MethodOptions.NO_SIDE_EFFECTS,
     "RevokeSession": MethodOptions.IDEMPOTENT,
+    # each of these sends an email or spends a single-use token: never repeated by a retry
+    "SignUp": MethodOptions.IDEMPOTENCY_UNKNOWN,
+    "RequestPasswordReset": MethodOptions.IDEMPOTENCY_UNKNOWN,
+    "ResetPassword": MethodOptions.IDEMPOTENCY_UNKNOWN,
+    "VerifyEmail": MethodOptions.IDEMPOTENCY_UNKNOWN,
+    "RequestEmailChange": MethodOptions.IDEMPOTENCY_UNKNOWN,
+    "ListSessions": MethodOptions.NO_SIDE_EFFECTS,
+    # a repeat answers NOT_FOUND (the session is gone): not safe to retry blindly
+    "RevokeSessionById": MethodOptions.IDEMPOTENCY_UNKNOWN,
+    "RevokeOtherSessions": MethodOptions.IDEMPOTENT,
+    "DeactivateUser": MethodOptions.IDEMPOTENT,
+    "ReactivateUser": MethodOptions.IDEMPOTENT,
+    "AdminDeleteUser": MethodOptions.IDEMPOTENT,
 }
 
 
@@ -78,6 +91,11 @@ def test_retryable_rpcs() -> None:
         "ValidateSession",
         "DeleteUser",
         "RevokeSession",
+        "ListSessions",
+        "RevokeOtherSessions",
+        "DeactivateUser",
+        "ReactivateUser",
+        "AdminDeleteUser",
     }
 
 
@@ -92,6 +110,8 @@ def test_user_message_fields() -> None:
         "created_at",
         "updated_at",
         "last_login_at",
+        "admin",
+        "email_verified",
     ]
     assert fields["invited_by_id"].has_presence
     assert fields["last_login_at"].has_presence

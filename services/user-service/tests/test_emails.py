@@ -166,7 +166,12 @@ def test_deployed_settings_deliver_over_verified_tls(
     tls_relay: tuple[SmtpCatcher, Path], database_url: str, redis_url: str
 ) -> None:
     relay, cert = tls_relay
-    common = {"database_url": database_url, "redis_url": redis_url, "smtp_host": relay.host}
+    common = {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "smtp_host": relay.host,
+        "public_url": "https://app.example.com",
+    }
     deployed = Settings(app_env="staging", smtp_port=relay.port, **common)  # type: ignore[call-arg]
     with pytest.raises(ssl.SSLCertVerificationError):
         SmtpMailer(smtp_config_from(deployed)).send(_message())

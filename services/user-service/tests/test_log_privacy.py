@@ -88,6 +88,7 @@ def test_a_failing_statement_logs_no_parameter_when_deployed(
         grpc_port=0,
         grpc_grace_period_s=0,
         grpc_service_token=TOKEN,
+        public_url="https://app.example.com",
     )
     # The engine and sessions of the gRPC process, as in production (not the test's session).
     with real_databases():
