@@ -6,9 +6,13 @@ from packaging.version import Version
 from kit.tools import polyrepo
 
 
-def test_the_gateway_needs_the_user_service_on_the_index() -> None:
+def test_services_that_other_services_install_go_on_the_index() -> None:
+    # the gateway's tests run the real user-service; one-process installs both services
     services = sorted(p.parent for p in (polyrepo.ROOT / "services").glob("*/pyproject.toml"))
-    assert [s.name for s in polyrepo.depended_services(services)] == ["user-service"]
+    assert [s.name for s in polyrepo.depended_services(services)] == [
+        "gateway-graphql",
+        "user-service",
+    ]
 
 
 def test_lowest_versions_allowed_by_the_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
