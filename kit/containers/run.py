@@ -32,7 +32,11 @@ from engine import Engine, Unavailable
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "kit" / "containers" / "results"
 PROJECT = "alvin-containers"
-COMPOSE_FILES = ["docker-compose.yml", "kit/containers/compose.offline.yml"]
+COMPOSE_FILES = [
+    "docker-compose.yml",
+    "kit/containers/compose.offline.yml",
+    "kit/containers/compose.e2e.yml",
+]
 UP_TIMEOUT_S = 300
 # published ports: compose file variable -> its default there
 PORTS = {"HTTP_PORT": 8080, "MAILPIT_UI_PORT": 8025}

@@ -75,7 +75,7 @@ def test_signup_email_login_me_users_update_logout(stack: Stack) -> None:
     # the same answer as for a taken address: signup returns no user (log in next)
     assert signed_up == {"ok": True, "errors": []}
 
-    welcome = stack.wait_for_mail(address)
+    welcome = stack.wait_for_mail(address, subject="Welcome!")
     assert welcome["Subject"] == "Welcome!"
 
     # an API client: it asks for the token (a browser would get the HttpOnly cookie instead)
