@@ -98,25 +98,12 @@ class _Metadatum(NamedTuple):
     value: str | bytes
 
 
-class InProcessRpcError(grpc.RpcError, grpc.Call, _Future):
-    """A failed in-process call: a ``grpc.RpcError`` that is its own finished ``grpc.Call``."""
+class _Finished(grpc.Call, _Future):
+    """What a finished in-process call answers whatever its outcome: no initial metadata, not
+    active, nothing to cancel, done (grpc's client interceptor chain calls ``result()`` on what
+    a continuation returned, so each outcome is its own finished ``grpc.Future``)."""
 
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        details: str,
-        trailing_metadata: Sequence[tuple[str, str | bytes]] = (),
-    ) -> None:
-        super().__init__(f"{code.name}: {details}")
-        self._code = code
-        self._details = details
-        self._trailing = tuple(_Metadatum(k, v) for k, v in trailing_metadata)
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
+    _trailing: tuple[_Metadatum, ...]
 
     def initial_metadata(self) -> Any:
         return ()
@@ -137,7 +124,7 @@ class InProcessRpcError(grpc.RpcError, grpc.Call, _Future):
     def add_callback(self, callback: Callable[[], None]) -> bool:
         return False
 
-    # grpc.Future: grpc's client interceptor chain calls result() on what a continuation returned
+    # grpc.Future
     def cancelled(self) -> bool:
         return False
 
@@ -146,6 +133,30 @@ class InProcessRpcError(grpc.RpcError, grpc.Call, _Future):
 
     def done(self) -> bool:
         return True
+
+    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
+        fn(self)
+
+
+class InProcessRpcError(_Finished, grpc.RpcError):
+    """A failed in-process call: a ``grpc.RpcError`` that is its own finished ``grpc.Call``."""
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        details: str,
+        trailing_metadata: Sequence[tuple[str, str | bytes]] = (),
+    ) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self._code = code
+        self._details = details
+        self._trailing = tuple(_Metadatum(k, v) for k, v in trailing_metadata)
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
 
     def result(self, timeout: float | None = None) -> Any:
         raise self
@@ -156,11 +167,8 @@ class InProcessRpcError(grpc.RpcError, grpc.Call, _Future):
     def traceback(self, timeout: float | None = None) -> types.TracebackType | None:
         return self.__traceback__
 
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
 
-
-class _Done(grpc.Call, _Future):
+class _Done(_Finished):
     """A successful in-process call (what ``with_call`` and ``future`` return)."""
 
     def __init__(self, response: Any, trailing_metadata: Sequence[tuple[str, str | bytes]]):
@@ -173,33 +181,6 @@ class _Done(grpc.Call, _Future):
     def details(self) -> str:
         return ""
 
-    def initial_metadata(self) -> Any:
-        return ()
-
-    def trailing_metadata(self) -> Any:
-        return self._trailing
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> Any:  # grpcio: None without a deadline (its stubs: float)
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Callable[[], None]) -> bool:
-        return False
-
-    def cancelled(self) -> bool:
-        return False
-
-    def running(self) -> bool:
-        return False
-
-    def done(self) -> bool:
-        return True
-
     def result(self, timeout: float | None = None) -> Any:
         return self._response
 
@@ -208,9 +189,6 @@ class _Done(grpc.Call, _Future):
 
     def traceback(self, timeout: float | None = None) -> types.TracebackType | None:
         return None
-
-    def add_done_callback(self, fn: Callable[[Any], None]) -> None:
-        fn(self)
 
 
 class _Context(grpc.ServicerContext):
