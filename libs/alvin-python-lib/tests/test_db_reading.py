@@ -110,3 +110,33 @@ def test_under_the_db_fixture_reading_sees_the_tests_data(db: Session) -> None:
         session.add(Widget(name="visible"))
     with database.reading() as session:
         assert session.scalars(select(Widget.name)).all() == ["visible"]
+
+
+def test_a_read_connection_is_one_round_trip_bounded_by_the_deadline(
+    own_database: Database,
+) -> None:
+    with statement_deadline(5.0), own_database.read_connection() as connection:
+        connection.execute(text("SELECT 1")).all()
+    with (
+        round_trips(own_database.engine) as trips,
+        statement_deadline(5.0),
+        own_database.read_connection() as connection,
+    ):
+        assert connection.execute(text("SELECT 2")).scalar_one() == 2
+    assert trips.trips == ['Query "SELECT 2"']
+    started = time.monotonic()
+    with (
+        pytest.raises(OperationalError, match="statement timeout"),
+        statement_deadline(0.3),
+        own_database.read_connection() as connection,
+    ):
+        connection.execute(text("SELECT pg_sleep(10)"))
+    assert time.monotonic() - started < 3
+
+
+def test_under_the_db_fixture_a_read_connection_sees_the_tests_data(db: Session) -> None:
+    database = Database()
+    with transaction(database.session) as session:
+        session.add(Widget(name="seen"))
+    with database.read_connection() as connection:
+        assert connection.scalars(select(Widget.name)).all() == ["seen"]

@@ -96,3 +96,63 @@ def test_exceptions_are_rendered_in_json() -> None:
         get_logger().exception("failed")
     (line,) = _lines(stream)
     assert "ValueError: boom" in str(line["exception"])
+
+
+def test_a_named_stdlib_logger_level_silences_its_structlog_lines() -> None:
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="json", stream=stream)
+    quiet = logging.getLogger("demo.quiet")
+    quiet.setLevel(logging.WARNING)
+    try:
+        get_logger("demo.quiet").info("dropped")
+        get_logger("demo.quiet").warning("kept")
+        get_logger("demo.loud").info("written")
+    finally:
+        quiet.setLevel(logging.NOTSET)
+    assert [(line["event"], line["logger"]) for line in _lines(stream)] == [
+        ("kept", "demo.quiet"),
+        ("written", "demo.loud"),
+    ]
+
+
+def test_warnings_and_errors_reach_other_stdlib_handlers() -> None:
+    """What error reporters hooked into logging (Sentry's integration) rely on."""
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="json", stream=stream)
+    seen: list[logging.LogRecord] = []
+    extra = logging.Handler()
+    extra.emit = seen.append  # type: ignore[method-assign]
+    logging.getLogger().addHandler(extra)
+    try:
+        get_logger("demo").info("routine")
+        get_logger("demo").error("broken", user="u1")
+    finally:
+        logging.getLogger().removeHandler(extra)
+    assert [(r.levelno, r.name) for r in seen] == [(logging.ERROR, "demo")]
+    assert [line["event"] for line in _lines(stream)] == ["routine", "broken"]
+
+
+def test_the_default_name_is_the_calling_module() -> None:
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="json", stream=stream)
+    get_logger().info("named")
+    (line,) = _lines(stream)
+    assert line["logger"] == __name__
+
+
+def test_lines_from_many_threads_never_interleave() -> None:
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="json", stream=stream)
+
+    def emit(n: int) -> None:
+        for i in range(200):
+            get_logger("demo").info("line", n=n, i=i, pad="x" * 200)
+            logging.getLogger("demo.std").warning("std %s %s", n, i)
+
+    threads = [threading.Thread(target=emit, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    lines = _lines(stream)  # each line parses as one JSON object
+    assert len(lines) == 4 * 200 * 2

@@ -142,6 +142,28 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def read_connection(self) -> Iterator[Connection]:
+        """A Core connection for reads that need no ORM objects, returned to the pool at the end.
+
+        What :meth:`reading` does (autocommit, one round trip per statement, each bounded by
+        :func:`~alvin_python_lib.db.statement_deadline`) without a ``Session``: no identity map,
+        no session transaction, no objects to build. On a service's hottest reads (rows straight
+        to a response) the session's bookkeeping cost more CPU than the statement. Reads only:
+        nothing refuses a write here, but nothing would make it atomic either.
+
+        Under the ``db`` test fixture it is the test session's connection.
+        """
+        binding = _test_binding
+        if binding is not None and (binding[2] is not None or not isinstance(binding[0], Engine)):
+            yield self.session().connection()
+            return
+        reader = self._readers.kw.get("bind")
+        if not isinstance(reader, Engine):
+            raise RuntimeError("Database is not configured: call Database.configure(url) first")
+        with reader.connect() as connection:
+            yield connection
+
     def init_flask(self, app: FlaskLike) -> None:
         """Remove the session when each Flask app context ends (also after an exception)."""
 
