@@ -2,8 +2,8 @@
 ``UserService.GetUser``, nothing else (no interceptors, no SQLAlchemy, no logging per call).
 
 - ``--echo``: answers a fixed user (the bare gateway's backend: what a gRPC hop costs);
-- ``--database-url URL``: runs the user-service repository's own SELECT (compiled once from its
-  model, so the same columns and the same WHERE) through psycopg in autocommit, one connection
+- ``--database-url URL``: runs the user-service's read SELECT (compiled once from its model and
+  ``UserRecord``, so the same columns and the same WHERE) through psycopg in autocommit, one connection
   per handler thread, and builds the same message (what the user-service's work costs).
 
     python bare_grpc.py --port 50100 --workers 10 --echo
@@ -33,13 +33,18 @@ def _stamp(value: datetime) -> Timestamp:
 
 
 def _the_repository_select() -> str:
-    """user_repo.get_user's statement as the user-service sends it (psycopg's %(name)s style)."""
+    """The read RPCs' statement for one user (user_repo.read_user: the columns of UserRecord),
+    as the user-service sends it (psycopg's %(name)s style)."""
+    from dataclasses import fields
+
     from sqlalchemy import select
     from sqlalchemy.dialects import postgresql
 
     from user_service.db.models import User
+    from user_service.db.repository.user import UserRecord
 
-    stmt = select(User).where(User.id == 0, User.deleted_at.is_(None))
+    columns = [User.__table__.c[f.name] for f in fields(UserRecord)]
+    stmt = select(*columns).where(User.id == 0, User.deleted_at.is_(None))
     compiled = stmt.compile(dialect=postgresql.psycopg.dialect())  # type: ignore[attr-defined]
     return str(compiled).replace("%(id_1)s", "%(id)s")
 
@@ -82,7 +87,8 @@ class DatabaseServicer(pb_grpc.UserServiceServicer):
         user = dict(zip(names, row, strict=True))
         message = pb.User(
             id=user["id"], email=user["email"], display_name=user["display_name"],
-            is_active=user["is_active"], created_at=_stamp(user["created_at"]),
+            is_active=user["is_active"], admin=user["admin"],
+            email_verified=user["email_verified"], created_at=_stamp(user["created_at"]),
             updated_at=_stamp(user["updated_at"]),
         )  # fmt: skip
         if user.get("invited_by_id") is not None:

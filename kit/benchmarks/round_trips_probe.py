@@ -51,9 +51,10 @@ def _backend_cpu_s(database: Database) -> float:
 
 
 def read_path_ab(database: Database, user_id: int) -> dict[str, dict[str, float]]:
-    """CPU microseconds per user_repo.get_user, under a 5 s deadline, in this process and in
-    PostgreSQL: in the scoped session's transaction (BEGIN, SET LOCAL, SELECT, ROLLBACK) against
-    Database.reading() (the SELECT alone)."""
+    """CPU microseconds per read of one user, under a 5 s deadline, in this process and in
+    PostgreSQL: the ORM's user_repo.get_user in the scoped session's transaction (BEGIN,
+    SET LOCAL, SELECT, ROLLBACK) and in Database.reading() (the SELECT alone), against the
+    read RPCs' path, user_repo.read_user on Database.read_connection() (Core, no session)."""
 
     def in_transaction() -> None:
         with statement_deadline(5):
@@ -66,7 +67,11 @@ def read_path_ab(database: Database, user_id: int) -> dict[str, dict[str, float]
         with statement_deadline(5), database.reading() as session:
             user_repo.get_user(session, user_id)
 
-    paths = {"transaction": in_transaction, "reading": reading}
+    def read_connection() -> None:
+        with statement_deadline(5), database.read_connection() as connection:
+            user_repo.read_user(connection, user_id)
+
+    paths = {"transaction": in_transaction, "reading": reading, "read_connection": read_connection}
     spent = {name: [0.0, 0.0] for name in paths}
     for _ in range(3):
         for name, read in paths.items():

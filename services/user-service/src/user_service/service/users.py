@@ -15,6 +15,7 @@ from user_service.db.models import User
 from user_service.db.repository import outbox as outbox_repo
 from user_service.db.repository import session as session_repo
 from user_service.db.repository import user as user_repo
+from user_service.db.repository.user import UserRecord
 from user_service.service import account_mail
 from user_service.service.deps import Deps
 from user_service.service.validation import (
@@ -34,7 +35,7 @@ UPDATABLE_FIELDS = frozenset({"display_name", "email", "is_active"})
 class BatchResult:
     """Users found, in the order asked for, and the ids that were not found."""
 
-    users: list[User]
+    users: list[UserRecord]
     missing_ids: list[int]
 
 
@@ -42,7 +43,7 @@ class BatchResult:
 class Page:
     """One page of users and the token of the next one ("" at the end)."""
 
-    users: list[User]
+    users: list[UserRecord]
     next_page_token: str
 
 
@@ -89,10 +90,10 @@ def signup(
     return user
 
 
-def get_user(deps: Deps, user_id: int) -> User:
+def get_user(deps: Deps, user_id: int) -> UserRecord:
     """The live user ``user_id``; NotFound otherwise."""
-    with deps.database.reading() as session:  # one statement: no transaction needed
-        user = user_repo.get_user(session, user_id)
+    with deps.database.read_connection() as connection:  # one statement: no transaction
+        user = user_repo.read_user(connection, user_id)
     if user is None:
         raise NotFound(entity="User", key=user_id)
     return user
@@ -102,8 +103,8 @@ def batch_get_users(deps: Deps, user_ids: Sequence[int]) -> BatchResult:
     """Up to 500 users in one query, in request order; unknown ids reported, not an error."""
     if len(user_ids) > MAX_BATCH:
         raise InvalidArgument.for_field("ids", f"at most {MAX_BATCH} ids per call")
-    with deps.database.reading() as session:
-        found = user_repo.get_users(session, user_ids)
+    with deps.database.read_connection() as connection:
+        found = user_repo.read_users(connection, user_ids)
     unique_ids = list(dict.fromkeys(user_ids))  # duplicates are answered once
     return BatchResult(
         users=[found[i] for i in unique_ids if i in found],
@@ -127,8 +128,8 @@ def list_users(deps: Deps, *, page_size: int = 0, page_token: str = "") -> Page:
     if violations:
         raise InvalidArgument(violations=violations)
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    with deps.database.reading() as session:
-        rows = user_repo.list_users(session, after_id=after_id, limit=size + 1)
+    with deps.database.read_connection() as connection:
+        rows = user_repo.read_user_page(connection, after_id=after_id, limit=size + 1)
     users, more = rows[:size], len(rows) > size
     return Page(users=users, next_page_token=_encode_token(users[-1].id) if more else "")
 

@@ -8,6 +8,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from user_service.db.models import User, UserSession
+from user_service.db.repository.user import UserRecord
 
 
 def timestamp(value: datetime) -> Timestamp:
@@ -17,7 +18,7 @@ def timestamp(value: datetime) -> Timestamp:
     return stamp
 
 
-def user_to_proto(user: User) -> pb.User:
+def user_to_proto(user: User | UserRecord) -> pb.User:
     """The wire form of a user (never the password hash)."""
     message = pb.User(
         id=user.id,
