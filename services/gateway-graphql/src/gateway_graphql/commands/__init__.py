@@ -5,7 +5,6 @@ Each command imports what it needs when it runs, so ``--help`` costs little more
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
@@ -47,7 +46,7 @@ def runserver(host: str, port: int | None, reload: bool) -> None:
 @cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.argument("gunicorn_args", nargs=-1, type=click.UNPROCESSED)
 def serve(gunicorn_args: tuple[str, ...]) -> None:
-    """Run the production server: exec gunicorn with the gateway's configuration.
+    """Run the production server: gunicorn with the gateway's configuration, in this process.
 
     Extra arguments go to gunicorn (e.g. `gateway serve --workers 4`). SIGTERM: gunicorn stops
     accepting, lets requests finish (GATEWAY_GRACEFUL_TIMEOUT_S) and exits.
@@ -55,8 +54,37 @@ def serve(gunicorn_args: tuple[str, ...]) -> None:
     from gateway_graphql.app.settings import get_settings  # noqa: PLC0415
 
     get_settings()  # a configuration error stops here, in one line, before gunicorn starts
-    argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG, *gunicorn_args]
-    os.execv(sys.executable, [*argv, WSGI_APP])  # noqa: S606
+    # why: exec'ing `python -m gunicorn` started a second interpreter that imported them again
+    from gunicorn.app.wsgiapp import WSGIApplication  # type: ignore[import-untyped]  # noqa: PLC0415
+
+    class _Gunicorn(WSGIApplication):  # type: ignore[misc]
+        """gunicorn reading ``gunicorn_args``, not ``sys.argv`` (which stays `gateway serve ...`
+        for gunicorn's re-exec on USR2). The master imports the app's modules before the first
+        fork, after gunicorn_config has pointed prometheus_client at its multiprocess folder; each
+        worker still builds the app (gRPC channels do not survive a fork). New code therefore
+        needs a new master (a restart, or USR2), not HUP; gunicorn's ``--reload`` keeps the
+        import in the workers."""
+
+        def load_config(self) -> None:
+            argv = sys.argv
+            sys.argv = [argv[0], "--config", GUNICORN_CONFIG, *gunicorn_args, WSGI_APP]
+            try:
+                super().load_config()
+            finally:
+                sys.argv = argv
+            if self.cfg.reload:
+                return
+            hook = self.cfg.pre_fork
+
+            def pre_fork(server: Any, worker: Any) -> None:
+                # why: once here instead of in every worker after the fork (Flask, GraphQL, grpc)
+                import gateway_graphql.app.wsgi  # noqa: F401, PLC0415
+
+                hook(server, worker)
+
+            self.cfg.set("pre_fork", pre_fork)
+
+    _Gunicorn("%(prog)s [OPTIONS] [APP_MODULE]", prog="gateway serve").run()
 
 
 @cli.command("print-schema")
