@@ -20,6 +20,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from gunicorn.glogging import Logger  # type: ignore[import-untyped]
+
 from alvin_python_lib.logging import configure_logging
 from gateway_graphql.app.settings import get_settings
 
@@ -47,6 +49,22 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = None  # the app logs one `http.access` line per request
+
+
+class AppAccessLogger(Logger):  # type: ignore[misc]
+    """gunicorn's logger without its access log: the app logs its own ``http.access`` line.
+
+    With ``logconfig_dict`` set, gunicorn's logger would build the access line's atoms for every
+    request and then drop the line at the ``gunicorn.access`` level.
+    """
+
+    access_log_enabled = False
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        """Nothing: see the class docstring."""
+
+
+logger_class = AppAccessLogger
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 control_socket_disable = True
