@@ -50,6 +50,7 @@ from graphql_server.exceptions import GraphQLValidationError
 from graphql_server.flask.views import GraphQLView
 from graphql_server.http import GraphQLHTTPResponse, GraphQLRequestData
 from graphql_server.http.exceptions import HTTPException
+from graphql_server.http.parse_content_type import parse_content_type
 from graphql_server.http.sync_base_view import SyncHTTPRequestAdapter
 
 from gateway_graphql.api.graphiql import CONTENT_SECURITY_POLICY, render_page
@@ -81,6 +82,12 @@ CSRF_MESSAGE = (
 )
 # Longer query texts are parsed and validated on every request, never kept (bounded memory).
 CACHED_QUERY_MAX_CHARS = 4096
+
+# graphql-server's Content-Type parser (email.message), once per distinct header value: clients
+# send the same one or two. The parameters returned are shared: read them, never change them.
+_content_type: Callable[[str], tuple[str, dict[str, str]]] = lru_cache(maxsize=64)(
+    parse_content_type
+)
 
 
 @dataclass(frozen=True)
@@ -120,6 +127,11 @@ class CsrfRefused(HTTPException):
 
     def __init__(self) -> None:
         super().__init__(403, CSRF_MESSAGE)
+
+
+def _request_body() -> str:
+    """The current request's body as text (UnicodeDecodeError when it is not UTF-8)."""
+    return request.get_data(parse_form_data=False).decode()
 
 
 def _tagged(errors: list[GraphQLError], code: str) -> list[GraphQLError]:
@@ -173,7 +185,7 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
             token=token,
             token_source=source,
             client=Client(
-                user_agent=(request.user_agent.string or "")[:512],
+                user_agent=request.headers.get("User-Agent", "")[:512],
                 ip=request.remote_addr or "",
             ),
         )
@@ -245,14 +257,28 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
     def parse_http_body(
         self, request: SyncHTTPRequestAdapter, context: GraphQLContext
     ) -> GraphQLRequestData:
-        """Refuse a POST that could be a cross-site forgery before its body is read."""
-        if (
-            request.method == "POST"
-            and context.token_source != BEARER
-            and not is_preflighted(request.headers)
-        ):
+        """Refuse a POST that could be a cross-site forgery before its body is read, then read
+        the request as graphql-server does (multipart uploads off), with the ``Content-Type``
+        parsed once per distinct value and the body read without werkzeug's form parsing (only a
+        JSON body is read)."""
+        method = request.method
+        headers = request.headers
+        if method == "POST" and context.token_source != BEARER and not is_preflighted(headers):
             raise CsrfRefused
-        return super().parse_http_body(request, context)
+        accept = headers.get("accept", "") or headers.get("http-accept", "")
+        content_type, params = _content_type(request.content_type or "")
+        strict = "application/graphql-response+json" in accept
+        if method == "GET":
+            data = self.parse_query_params(request.query_params)
+        elif "application/json" in content_type:
+            data = self.parse_json(_request_body())
+        elif self._is_multipart_subscriptions(content_type, params):
+            raise HTTPException(400, "Multipart subscriptions are not supported in sync mode")
+        else:
+            raise HTTPException(400, "Unsupported content type")
+        return self.get_graphql_request_data(
+            request, context, data, "http-strict" if strict else "http"
+        )
 
     def dispatch_request(self, **kwargs: Any) -> ResponseReturnValue:
         try:
