@@ -134,6 +134,11 @@ def install_http_metrics(
         for code in codes or ():
             GRAPHQL_ERRORS.labels(code if code in known_codes else OTHER_CODE, operation).inc()
 
+    # The labelled series, looked up once per label set (prometheus_client's ``labels`` checks
+    # and converts the values and takes a lock on every call). No more entries than the series.
+    counters: dict[tuple[str, str, int, str], Any] = {}
+    histograms: dict[tuple[str, str, str], Any] = {}
+
     @app.before_request
     def _start() -> None:
         g.metrics_started = time.perf_counter()
@@ -143,15 +148,26 @@ def install_http_metrics(
         started = g.get("metrics_started")
         rule = request.url_rule
         route = rule.rule if rule is not None else "unmatched"
-        if request.path != graphql_path:
+        method = request.method
+        status = response.status_code
+        is_graphql = request.path == graphql_path
+        if not is_graphql:
             operation = ""
-        elif response.status_code == 413:  # never read a body that was refused for its size
+        elif status == 413:  # never read a body that was refused for its size
             operation = "other"
         else:
             operation = names.label(_payload())
-        REQUESTS.labels(request.method, route, str(response.status_code), operation).inc()
-        if request.path == graphql_path and request.method != "OPTIONS":
-            count_errors(response.status_code, operation)
+        counter_key = (method, route, status, operation)
+        counter = counters.get(counter_key)
+        if counter is None:
+            counter = counters[counter_key] = REQUESTS.labels(method, route, str(status), operation)
+        counter.inc()
+        if is_graphql and method != "OPTIONS":
+            count_errors(status, operation)
         if started is not None:
-            DURATION.labels(request.method, route, operation).observe(time.perf_counter() - started)
+            histogram_key = (method, route, operation)
+            histogram = histograms.get(histogram_key)
+            if histogram is None:
+                histogram = histograms[histogram_key] = DURATION.labels(*histogram_key)
+            histogram.observe(time.perf_counter() - started)
         return response
