@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 __all__ = ["SUBJECTS", "TEMPLATES", "frontend_link", "render_email", "sample_email"]
 
@@ -31,12 +33,19 @@ TEMPLATES = tuple(SUBJECTS)
 VERIFY_PATH = "/verify-email"
 RESET_PATH = "/reset-password"
 
-_environment = Environment(
-    loader=PackageLoader("user_service", "templates/email"),
-    autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-    undefined=StrictUndefined,  # a missing variable fails the render instead of mailing a blank
-    keep_trailing_newline=True,
-)
+
+@cache
+def _environment() -> Environment:
+    # Made on first render (the worker's): the gRPC server imports this module but never renders,
+    # and importing Jinja2 was a few percent of its start-up.
+    from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape  # noqa: PLC0415
+
+    return Environment(
+        loader=PackageLoader("user_service", "templates/email"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,  # a missing variable fails the render instead of a blank
+        keep_trailing_newline=True,
+    )
 
 
 def frontend_link(public_url: str, path: str, token: str | None = None) -> str:
@@ -58,9 +67,9 @@ def render_email(
     message["To"] = to
     message["Subject"] = SUBJECTS[name]
     message["Message-ID"] = make_msgid(domain="alvin.invalid")
-    message.set_content(_environment.get_template(f"{name}.txt").render(variables))
+    message.set_content(_environment().get_template(f"{name}.txt").render(variables))
     message.add_alternative(
-        _environment.get_template(f"{name}.html").render(variables), subtype="html"
+        _environment().get_template(f"{name}.html").render(variables), subtype="html"
     )
     return message
 
