@@ -116,7 +116,8 @@ def _token(req: Request, cookie_name: str) -> tuple[str | None, TokenSource | No
     bearer = _bearer_token(req)
     if bearer is not None:
         return bearer, BEARER  # the cookie, if any, is ignored: no CSRF exposure
-    cookie = req.cookies.get(cookie_name)
+    # No Cookie header: werkzeug would still build an empty cookie dict to look the name up in.
+    cookie = req.cookies.get(cookie_name) if req.environ.get("HTTP_COOKIE") else None
     if cookie:
         return cookie, COOKIE
     return None, None
