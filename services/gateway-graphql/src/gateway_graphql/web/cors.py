@@ -50,7 +50,10 @@ def install_cors(app: Flask, policy: CorsPolicy) -> None:
 
     @app.after_request
     def _headers(response: Response) -> Response:
-        response.vary.add("Origin")
+        if response.headers.get("Vary"):
+            response.vary.add("Origin")
+        else:  # the usual case, without parsing and rebuilding the header
+            response.headers["Vary"] = "Origin"
         origin = request.headers.get("Origin")
         if not policy.allows(origin):
             return response

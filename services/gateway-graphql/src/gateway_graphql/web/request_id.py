@@ -50,11 +50,12 @@ def install_request_id(app: Flask, *, quiet_paths: frozenset[str] = frozenset())
             response.headers[REQUEST_ID_HEADER] = request_id
         started = g.get("request_started")
         duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-        log = _log.debug if request.path in quiet_paths else _log.info
+        path = request.path
+        log = _log.debug if path in quiet_paths else _log.info
         log(
             "http.access",
             method=request.method,
-            path=request.path,
+            path=path,
             status=response.status_code,
             duration_ms=duration_ms,
             remote_addr=request.remote_addr,
