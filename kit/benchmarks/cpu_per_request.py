@@ -16,14 +16,16 @@ from harness import Results, Stack, run_wrk
 _ROLES = (
     ("grpcserver", "user-service"),
     ("one_process.app", "one-process"),  # before the gateway: it runs with the gateway's config
-    ("gateway_graphql.app", "gateway"),
+    ("gateway_graphql.app", "gateway"),  # gunicorn started on its own
+    ("gateway serve", "gateway"),  # `gateway serve`: gunicorn in the CLI's process and its forks
     ("bare_app", "bare"),
     ("bare_gateway", "bare-gateway"),  # per_hop's baselines
     ("bare_grpc", "bare-grpc"),
 )
 
 
-def _role(name: str, cmdline: str) -> str | None:
+def process_role(name: str, cmdline: str) -> str | None:
+    """The role of a process from its name and command line (None: not one a request uses)."""
     if name == "wrk":
         return "wrk"
     if name.startswith("postgres"):
@@ -48,7 +50,7 @@ def _cpu_snapshot(stack: Stack) -> dict[int, tuple[str, float]]:
     snapshot = {}
     for proc in procs:
         try:
-            role = _role(proc.name(), " ".join(proc.cmdline()))
+            role = process_role(proc.name(), " ".join(proc.cmdline()))
             if role:
                 times = proc.cpu_times()
                 snapshot[proc.pid] = (role, times.user + times.system)

@@ -20,7 +20,7 @@ def bench_memory(stack: Stack, results: Results) -> None:
             command = " ".join(child.cmdline()[1:4])[:60]
         except (OSError, psutil.Error):
             continue
-        if peak and ("user-service" in command or "gunicorn" in command):
+        if peak and any(name in command for name in ("user-service", "gunicorn", "gateway serve")):
             rows.append((int(peak.group(1)) / 1024, child.pid, command))
     for mib, pid, command in sorted(rows, reverse=True):
         results.info.append((f"peak RSS pid {pid}", f"{mib:.0f} MiB  {command}"))
