@@ -29,6 +29,7 @@ from harness import (
     Results,
     Stack,
     Target,
+    first_user,
     post,
     wrk_script,
 )
@@ -160,8 +161,7 @@ def _raw_id(global_id: str) -> int:
 
 
 def bench_gateway(stack: Stack, results: Results, duration: int) -> None:
-    page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
-    user_id = page["data"]["users"]["edges"][0]["node"]["id"]
+    user_id = first_user(stack)
     body = json.dumps({"query": SINGLE, "variables": {"id": user_id}}, separators=(",", ":"))
     answer = post(f"{stack.gateway_url}/graphql", SINGLE, {"id": user_id})
     if answer.get("errors"):

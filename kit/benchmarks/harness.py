@@ -32,7 +32,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))  # kit.stack: the launcher every suite shares
 
 from kit.stack import LaunchedStack as Stack  # noqa: E402
-from kit.stack import started_stack  # noqa: E402
+from kit.stack import started_stack, wait_for  # noqa: E402
 
 RESULTS = HERE / "results"
 DEV_TOKEN = "dev-service-token"  # the services' development default (run_stack.py)
@@ -235,9 +235,16 @@ def running_stack(seed: int) -> Iterator[Stack]:
 
 
 def first_user(stack: Stack) -> str:
-    """The global ID of the first user the gateway lists."""
-    page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
-    return str(page["data"]["users"]["edges"][0]["node"]["id"])
+    """The global ID of the first user the gateway lists.
+
+    Polled: the stack is ready when one gateway worker reaches the user-service, and another
+    worker's channel may still be in its reconnect backoff for a second after that."""
+
+    def listed() -> str:
+        page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
+        return str(page["data"]["users"]["edges"][0]["node"]["id"])
+
+    return wait_for("the gateway listing a user", listed, timeout=30)
 
 
 def stack_env(stack: Stack) -> dict[str, str]:

@@ -33,7 +33,18 @@ from typing import Any
 
 from cpu_per_request import process_role, wrk_with_cpu
 from gateway_load import _raw_id, bare_server, gateway_workers
-from harness import HERE, RESULTS, SINGLE, Results, Stack, Target, post, stack_env, wrk_script
+from harness import (
+    HERE,
+    RESULTS,
+    SINGLE,
+    Results,
+    Stack,
+    Target,
+    first_user,
+    post,
+    stack_env,
+    wrk_script,
+)
 
 from kit.stack import Proc, free_port, grpc_health, http_ok, wait_for
 
@@ -174,8 +185,7 @@ def _ms(cpu: dict[str, float], role: str) -> float:
 
 
 def bench_per_hop(stack: Stack, results: Results, duration: int) -> None:
-    page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
-    user_id = page["data"]["users"]["edges"][0]["node"]["id"]
+    user_id = first_user(stack)
     body = json.dumps({"query": SINGLE, "variables": {"id": user_id}}, separators=(",", ":"))
     answer = post(f"{stack.gateway_url}/graphql", SINGLE, {"id": user_id})
     script = wrk_script(body, "per-hop.lua")

@@ -16,7 +16,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cpu_per_request import wrk_with_cpu
-from harness import RESULTS, SINGLE, Results, Stack, Target, post, stack_env, wrk_script
+from harness import (
+    RESULTS,
+    SINGLE,
+    Results,
+    Stack,
+    Target,
+    first_user,
+    post,
+    stack_env,
+    wrk_script,
+)
 
 from kit.stack import Proc, free_port, http_ok, wait_for
 
@@ -55,8 +65,7 @@ def _parts(cpu_ms: dict[str, float]) -> str:
 
 
 def bench_topologies(stack: Stack, results: Results, duration: int) -> None:
-    page = post(f"{stack.gateway_url}/graphql", "{ users(first: 1) { edges { node { id } } } }")
-    user_id = page["data"]["users"]["edges"][0]["node"]["id"]
+    user_id = first_user(stack)
     body = json.dumps({"query": SINGLE, "variables": {"id": user_id}}, separators=(",", ":"))
     script = wrk_script(body, "one-process.lua")
     split, split_cpu = wrk_with_cpu(
