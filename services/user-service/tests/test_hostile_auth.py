@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import pytest
 from argon2.exceptions import VerifyMismatchError
+from google.protobuf.descriptor import FieldDescriptor
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 from support import DEFAULT_PASSWORD, MakeUser
@@ -23,6 +24,7 @@ from alvin_grpc.testing import assert_rpc_error
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.logging import configure_logging
+from user_service.api.grpc.user_servicer import UserServicer
 from user_service.app.server import registration
 from user_service.service.auth import hash_token
 from user_service.service.config import ServiceConfig, make_hasher
@@ -151,6 +153,21 @@ def test_nul_characters_in_nested_fields(
     with pytest.raises(grpc.RpcError) as info:
         stub.UpdateUser(pb.UpdateUserRequest(user=pb.User(id=user.id, display_name="Bad\x00Name")))
     assert_rpc_error(info, grpc.StatusCode.INVALID_ARGUMENT, field_violations=["user.display_name"])
+
+
+def test_every_rpc_whose_request_can_hold_a_string_is_checked() -> None:
+    """The check is skipped only where there is nothing to check (ids and numbers)."""
+    service = pb.DESCRIPTOR.services_by_name["UserService"]
+    unchecked = {
+        method.name
+        for method in service.methods
+        if not hasattr(getattr(UserServicer, method.name), "__wrapped__")
+    }
+    assert unchecked == {"GetUser", "BatchGetUsers", "DeleteUser"}
+    for name in unchecked:
+        fields = service.methods_by_name[name].input_type.fields
+        assert all(f.type != FieldDescriptor.TYPE_STRING for f in fields), name
+        assert all(f.message_type is None for f in fields), name
 
 
 def test_over_long_email_and_address_fail_like_any_wrong_login(

@@ -6,7 +6,7 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from google.protobuf.descriptor import FieldDescriptor, ServiceDescriptor
+from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 
 from alvin_python_lib.errors import FieldViolation, InvalidArgument
@@ -34,12 +34,30 @@ def nul_violations(message: Message, prefix: str = "") -> list[FieldViolation]:
     return violations
 
 
+def _has_strings(message_type: Descriptor, seen: frozenset[str] = frozenset()) -> bool:
+    """Whether a message of this type can hold a string, in itself or in a nested message."""
+    if message_type.full_name in seen:
+        return False
+    seen = seen | {message_type.full_name}
+    return any(
+        field.type == FieldDescriptor.TYPE_STRING
+        or (
+            field.type == FieldDescriptor.TYPE_MESSAGE
+            and field.message_type is not None
+            and _has_strings(field.message_type, seen)
+        )
+        for field in message_type.fields
+    )
+
+
 def refuse_nul_characters(service: ServiceDescriptor) -> Callable[[type[T]], type[T]]:
     """Class decorator: every RPC of ``service`` refuses NUL characters in its request's strings
     (INVALID_ARGUMENT). PostgreSQL text cannot store them, and no legitimate input has one."""
 
     def decorate(cls: type[T]) -> type[T]:
         for method in service.methods:
+            if not _has_strings(method.input_type):
+                continue  # ids and numbers only (GetUser, BatchGetUsers): nothing to walk
             original = getattr(cls, method.name)
 
             @functools.wraps(original)
