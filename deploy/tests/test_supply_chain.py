@@ -1,4 +1,5 @@
-"""What the images and the CI are built from is pinned: hashed locks, base-image digests, action SHAs.
+"""What the images and the CI are built from is pinned: hashed locks, base-image digests, action SHAs,
+the example SPA's package-lock.json (integrity hashes, npm registry only).
 
 Each rule runs on the repository as it is and on a copy broken in one way: a service without a
 lock or with a dependency the lock misses, a base image without a digest, an action on a tag, a
@@ -101,6 +102,67 @@ def test_the_dockerfile_installs_the_lock_with_hashes_and_no_resolution() -> Non
     assert 'pip" check' in text
 
 
+SPA = ROOT / "examples/spa"
+NPM_REGISTRY = "https://registry.npmjs.org/"
+# a version range; not a git, file, URL or alias (npm:) source
+NPM_RANGE = re.compile(r"^[\w.*^~<>=| -]+$")
+
+
+def npm_lock_problems(package: dict, lock: dict) -> list[str]:
+    """What keeps ``npm ci`` from installing exactly the locked files, from the npm registry only.
+
+    Every entry needs a version and a sha512 integrity (what npm checks each download against); a
+    ``resolved`` URL, when the lock has one, is the npm registry's. The lock's root lists the
+    ranges package.json asks for (else ``npm ci`` refuses).
+    """
+    problems = [] if lock.get("lockfileVersion", 0) >= 2 else ["lockfileVersion below 2"]
+    wanted = {**package.get("dependencies", {}), **package.get("devDependencies", {})}
+    for name, spec in wanted.items():
+        if not NPM_RANGE.match(spec):
+            problems.append(f"{name}: {spec!r} is not a version range")
+    packages = lock.get("packages", {})
+    root = packages.get("", {})
+    if {**root.get("dependencies", {}), **root.get("devDependencies", {})} != wanted:
+        problems.append("the lock's root differs from package.json")
+    for path, entry in packages.items():
+        if not path:
+            continue
+        if entry.get("link") or "version" not in entry:
+            problems.append(f"{path} is not a registry package")
+        if not str(entry.get("integrity", "")).startswith("sha512-"):
+            problems.append(f"{path} has no sha512 integrity")
+        resolved = entry.get("resolved")
+        if resolved is not None and not resolved.startswith(NPM_REGISTRY):
+            problems.append(f"{path} resolves to {resolved}")
+    return problems
+
+
+def test_the_example_spa_is_locked_to_the_npm_registry() -> None:
+    package = json.loads((SPA / "package.json").read_text())
+    lock = json.loads((SPA / "package-lock.json").read_text())
+    assert set(package["dependencies"]) >= {"@urql/core"}
+    assert set(package["devDependencies"]) >= {"vite", "typescript"}
+    assert npm_lock_problems(package, lock) == []
+    # a project .npmrc would win over the user's: none may point npm elsewhere
+    npmrc = SPA / ".npmrc"
+    lines = npmrc.read_text().splitlines() if npmrc.exists() else []
+    assert [x for x in lines if "registry" in x and NPM_REGISTRY not in x] == []
+
+
+def test_an_npm_lock_off_the_registry_is_caught() -> None:
+    package = json.loads((SPA / "package.json").read_text())
+    lock = json.loads((SPA / "package-lock.json").read_text())
+    entry = lock["packages"]["node_modules/vite"]
+    entry["resolved"] = "https://npm.example.com/vite/-/vite-8.4.0.tgz"
+    del lock["packages"]["node_modules/@urql/core"]["integrity"]
+    package["dependencies"]["left-pad"] = "github:someone/left-pad"
+    problems = npm_lock_problems(package, lock)
+    assert "node_modules/vite resolves to https://npm.example.com/vite/-/vite-8.4.0.tgz" in problems
+    assert "node_modules/@urql/core has no sha512 integrity" in problems
+    assert "left-pad: 'github:someone/left-pad' is not a version range" in problems
+    assert "the lock's root differs from package.json" in problems
+
+
 def test_base_images_are_pinned_by_digest() -> None:
     assert unpinned_bases(DOCKERFILE.read_text()) == []
     assert unpinned_bases("FROM python:3.11.10-slim-bookworm AS x\nFROM x\n") == [
@@ -125,6 +187,7 @@ def test_renovate_keeps_locks_digests_and_actions_fresh() -> None:
         "pip_requirements",
         "dockerfile",
         "github-actions",
+        "npm",
     }
     assert config["pinDigests"] is True
     assert config["lockFileMaintenance"]["enabled"] is True
