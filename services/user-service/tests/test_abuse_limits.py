@@ -23,7 +23,7 @@ from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.errors import InvalidArgument, ResourceExhausted, Unauthenticated
 from user_service.app.server import registration
-from user_service.db.models import AuthThrottle, User
+from user_service.db.models import AuthThrottle, OutboxMessage, User
 from user_service.service import abuse, auth
 from user_service.service.config import AbuseLimits, HasherBusy, ServiceConfig, make_hasher
 from user_service.service.deps import Deps
@@ -189,6 +189,40 @@ def test_wrong_current_passwords_are_throttled_per_user(
     assert _login(deps, "pw@example.com", DEFAULT_PASSWORD, "")  # the password did not change
 
 
+def test_wrong_passwords_in_email_changes_are_throttled_with_password_changes(
+    db: Session, make_user: MakeUser, deps: Deps
+) -> None:
+    # A stolen session without the password must not guess it through the email change form,
+    # nor get a fresh budget there after using up the password change's.
+    user = make_user(email="mail@example.com")
+
+    def move(current: str, new_email: str = "moved@example.com") -> None:
+        abuse.request_email_change(
+            deps, user_id=user.id, new_email=new_email, current_password=current
+        )
+
+    with pytest.raises(InvalidArgument):  # an invalid new address does not count
+        move(DEFAULT_PASSWORD, "not an email")
+    move(DEFAULT_PASSWORD)  # a success clears the count
+    with pytest.raises(InvalidArgument) as wrong:
+        move(WRONG)
+    assert [v.field for v in wrong.value.violations] == ["current_password"]
+    with pytest.raises(InvalidArgument):
+        abuse.change_password(
+            deps, user_id=user.id, current_password=WRONG, new_password="a new passphrase"
+        )
+    queued = db.scalar(select(func.count()).select_from(OutboxMessage))
+    with pytest.raises(ResourceExhausted) as refused:
+        move(DEFAULT_PASSWORD, "other@example.com")  # refused before the password is checked
+    assert refused.value.retry_after is not None
+    assert refused.value.retry_after > 0
+    with pytest.raises(ResourceExhausted):
+        abuse.change_password(
+            deps, user_id=user.id, current_password=DEFAULT_PASSWORD, new_password="a passphrase"
+        )
+    assert db.scalar(select(func.count()).select_from(OutboxMessage)) == queued
+
+
 # ------------------------------------------------------------------------------ the hasher
 
 
@@ -269,6 +303,14 @@ def test_throttles_answer_resource_exhausted_with_retry_info(
             )
         )
     assert_rpc_error(change, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    with pytest.raises(grpc.RpcError) as move:
+        stub.RequestEmailChange(
+            pb.RequestEmailChangeRequest(
+                user_id=user_id, new_email="gq@example.com", current_password=DEFAULT_PASSWORD
+            )
+        )
+    assert_rpc_error(move, grpc.StatusCode.RESOURCE_EXHAUSTED)
+    assert _retry_seconds(move) > 0
 
     for _ in range(3):
         with pytest.raises(grpc.RpcError):
@@ -327,6 +369,10 @@ def test_a_busy_hasher_counts_no_failure(db: Session, make_user: MakeUser, deps:
             with pytest.raises(HasherBusy):
                 abuse.change_password(
                     deps, user_id=user_id, current_password=WRONG, new_password="a new passphrase"
+                )
+            with pytest.raises(HasherBusy):
+                abuse.request_email_change(
+                    deps, user_id=user_id, new_email="b@example.com", current_password=WRONG
                 )
     finally:
         BUSY_HASHER._slots.release()

@@ -213,7 +213,7 @@ class UserServicer(pb_grpc.UserServiceServicer):
     def RequestEmailChange(
         self, request: pb.RequestEmailChangeRequest, context: grpc.ServicerContext
     ) -> pb.RequestEmailChangeResponse:
-        verification.request_email_change(
+        abuse.request_email_change(
             self.deps,
             user_id=_require_id(request.user_id, "user_id"),
             new_email=request.new_email,
