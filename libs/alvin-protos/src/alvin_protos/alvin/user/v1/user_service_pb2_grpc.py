@@ -320,7 +320,8 @@ class UserServiceServicer:
 
         Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
         `current_password` when it is wrong, or on `new_email` when it is malformed or is the
-        user's current email; RESOURCE_EXHAUSTED when the user asked too often recently.
+        user's current email; RESOURCE_EXHAUSTED (with RetryInfo) when the user asked too often
+        recently, or after too many wrong current passwords (counted together with ChangePassword's).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

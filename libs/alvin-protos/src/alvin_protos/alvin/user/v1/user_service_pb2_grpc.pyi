@@ -152,7 +152,8 @@ class UserServiceStub:
 
     Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
     `current_password` when it is wrong, or on `new_email` when it is malformed or is the
-    user's current email; RESOURCE_EXHAUSTED when the user asked too often recently.
+    user's current email; RESOURCE_EXHAUSTED (with RetryInfo) when the user asked too often
+    recently, or after too many wrong current passwords (counted together with ChangePassword's).
     """
     ListSessions: _grpc.UnaryUnaryMultiCallable[_user_service_pb2.ListSessionsRequest, _user_service_pb2.ListSessionsResponse]
     """ListSessions lists the open (unrevoked, unexpired) sessions of the user who owns
@@ -407,7 +408,8 @@ class UserServiceServicer(metaclass=_abc_1.ABCMeta):
 
         Errors: NOT_FOUND when no user has the ID; INVALID_ARGUMENT with a field violation on
         `current_password` when it is wrong, or on `new_email` when it is malformed or is the
-        user's current email; RESOURCE_EXHAUSTED when the user asked too often recently.
+        user's current email; RESOURCE_EXHAUSTED (with RetryInfo) when the user asked too often
+        recently, or after too many wrong current passwords (counted together with ChangePassword's).
         """
 
     @_abc_1.abstractmethod
