@@ -2,8 +2,15 @@
 
 A package's ``src/`` may import another local package only when it declares it (by distribution
 name) in its ``[project] dependencies``, and never that package's private parts: a module or name
-starting with ``_`` (dunders such as ``__version__`` are public). Each package's own imports are
-not checked here (import-linter contracts inside the services do that).
+starting with ``_`` (dunders such as ``__version__`` are public). A service (a folder of
+``services/``) never imports another service, declared or not: only a composition that runs
+services in one process (services/one-process) does, and it names them in its pyproject.toml::
+
+    [tool.boundaries]
+    composes = ["gateway-graphql", "user-service"]
+
+Each package's own imports are not checked here (import-linter contracts inside the services do
+that).
 
     python tools/boundaries.py        # exit status 1 and one line per violation
 """
@@ -32,6 +39,8 @@ class Package:
     name: str  # canonical distribution name
     import_names: frozenset[str]
     declared: frozenset[str]  # canonical names of [project] dependencies
+    service: bool = False  # a folder of services/
+    composes: frozenset[str] = frozenset()  # canonical names of [tool.boundaries] composes
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,7 @@ def load_package(folder: Path) -> Package:
     with (folder / "pyproject.toml").open("rb") as file:
         data = tomllib.load(file)
     project = data["project"]
+    composes = data.get("tool", {}).get("boundaries", {}).get("composes", [])
     wheel = data.get("tool", {}).get("hatch", {}).get("build", {}).get("targets", {})
     paths = wheel.get("wheel", {}).get("packages") or [
         str(p.relative_to(folder)) for p in (folder / "src").glob("*/__init__.py")
@@ -58,7 +68,14 @@ def load_package(folder: Path) -> Package:
     declared = frozenset(
         canonicalize_name(Requirement(text).name) for text in project.get("dependencies", [])
     )
-    return Package(folder, canonicalize_name(project["name"]), import_names, declared)
+    return Package(
+        folder,
+        canonicalize_name(project["name"]),
+        import_names,
+        declared,
+        service=folder.parent.name == "services",
+        composes=frozenset(canonicalize_name(name) for name in composes),
+    )
 
 
 def discover(root: Path = ROOT) -> list[Package]:
@@ -100,6 +117,16 @@ def check_package(package: Package, packages: list[Package], root: Path = ROOT) 
                         line,
                         f"imports {module} from {owner.name}, which {package.name} does not "
                         "declare in [project] dependencies",
+                    )
+                )
+            if package.service and owner.service and owner.name not in package.composes:
+                violations.append(
+                    Violation(
+                        shown,
+                        line,
+                        f"imports {module} of the service {owner.name}: a service never imports "
+                        "another (only a composition listing it in [tool.boundaries] composes "
+                        "may)",
                     )
                 )
             private = [p for p in module.split(".")[1:] if _private(p)]

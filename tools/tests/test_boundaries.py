@@ -13,6 +13,43 @@ def test_the_kit_respects_its_boundaries() -> None:
     assert [str(v) for v in boundaries.check()] == []
 
 
+def test_neither_service_imports_the_other_and_only_the_composition_imports_both() -> None:
+    """The one-process deployment composes both services outside them: each service is still
+    checked as a service (any import of the other would be a violation), and the composition is
+    the only package allowed to import them."""
+    packages = {p.name: p for p in boundaries.discover()}
+    everything = list(packages.values())
+    for name, other in (("gateway-graphql", "user-service"), ("user-service", "gateway-graphql")):
+        service = packages[name]
+        assert service.service
+        assert service.composes == frozenset()
+        assert other not in service.declared
+        assert boundaries.check_package(service, everything) == []
+    one = packages["one-process"]
+    assert one.composes == {"gateway-graphql", "user-service"}
+    assert boundaries.check_package(one, everything) == []
+    assert [p.name for p in everything if p.composes] == ["one-process"]
+
+
+def test_a_service_importing_another_service_fails_even_when_declared(tmp_path: Path) -> None:
+    make_package(tmp_path, "services", "user-service")
+    gateway = make_package(tmp_path, "services", "gateway", dependencies=("user-service",))
+    _write(gateway, "from user_service.app import bootstrap\n")
+    (violation,) = boundaries.check(tmp_path)
+    assert "of the service user-service: a service never imports another" in violation.message
+
+
+def test_a_composition_may_import_the_services_it_lists(tmp_path: Path) -> None:
+    make_package(tmp_path, "services", "user-service")
+    make_package(tmp_path, "services", "gateway")
+    both = make_package(tmp_path, "services", "both", dependencies=("user-service", "gateway"))
+    with (both / "pyproject.toml").open("a") as file:
+        file.write('\n[tool.boundaries]\ncomposes = ["User_Service"]\n')
+    _write(both, "import user_service.app\nimport gateway.app\n")
+    (violation,) = boundaries.check(tmp_path)
+    assert "imports gateway.app of the service gateway" in violation.message
+
+
 def test_undeclared_local_import_fails(tmp_path: Path) -> None:
     make_package(tmp_path, "libs", "alvin-core")
     service = make_package(tmp_path, "services", "user-service")
