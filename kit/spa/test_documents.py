@@ -1,6 +1,6 @@
 """Every GraphQL document of the example SPA is valid against the gateway's schema (the printed
 ``schema.graphql`` the gateway's tests keep current): a renamed field fails here, in a second,
-before any browser starts."""
+before any browser starts. And the client is the stock one, with no header of its own."""
 
 from __future__ import annotations
 
@@ -31,3 +31,13 @@ def test_the_app_has_its_operations() -> None:
 def test_document_is_valid_against_the_schema(document: str) -> None:
     schema = build_schema(SCHEMA.read_text())
     assert validate(schema, parse(document)) == []
+
+
+def test_the_client_sends_no_header_of_its_own() -> None:
+    """No CSRF token or custom header: the session cookie goes with ``credentials: "include"``,
+    and the stock client's JSON POST is what the gateway's CSRF rule lets through."""
+    api = (ROOT / "examples" / "spa" / "src" / "api.ts").read_text()
+    assert 'fetchOptions: { credentials: "include" }' in api
+    assert 'from "@urql/core"' in api
+    own_headers = re.compile(r"\bheaders\b|setRequestHeader|x-csrf|csrf-?token", re.IGNORECASE)
+    assert [path.name for path in SOURCES if own_headers.search(path.read_text())] == []
