@@ -1,6 +1,6 @@
 """Abuse limits through HTTP: one password-bearing field per request (aliases and fragments
-included), login throttling a stranger cannot turn into the owner's lockout, signup and
-changePassword throttles answering RATE_LIMITED with retryAfter."""
+included), login throttling a stranger cannot turn into the owner's lockout, signup,
+changePassword and requestEmailChange throttles answering RATE_LIMITED with retryAfter."""
 
 from __future__ import annotations
 
@@ -164,3 +164,38 @@ def test_wrong_current_passwords_are_throttled(
         strict_app, CHANGE, right, address="127.0.0.1", headers={"Authorization": f"Bearer {token}"}
     )
     assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
+CHANGE_EMAIL = """
+mutation ($i: RequestEmailChangeInput!) {
+  requestEmailChange(input: $i) { ok errors { field code } }
+}
+"""
+
+
+# a user-service process of its own, with low limits
+@pytest.mark.user_service_process
+def test_wrong_current_passwords_in_email_changes_are_throttled(
+    strict_app: Flask, strict_service: UserServiceProcess
+) -> None:
+    # A stolen session without the password cannot guess it through the email change either.
+    email = unique_email("mv")
+    client = UserServiceClient.connect(strict_service.target, token=TOKEN, timeout_s=10)
+    try:
+        client.create_user(email=email, password=PASSWORD, display_name="MV")
+    finally:
+        client.close()
+    token = _login(strict_app, email, PASSWORD, "127.0.0.1")["data"]["login"]["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    new_email = unique_email("moved")
+    wrong = {"i": {"newEmail": new_email, "currentPassword": WRONG}}
+    for _ in range(2):
+        body = _post(strict_app, CHANGE_EMAIL, wrong, address="127.0.0.1", headers=bearer)
+        assert body["data"]["requestEmailChange"] == {
+            "ok": False,
+            "errors": [{"field": "currentPassword", "code": "INVALID"}],
+        }
+    right = {"i": {"newEmail": new_email, "currentPassword": PASSWORD}}
+    body = _post(strict_app, CHANGE_EMAIL, right, address="127.0.0.1", headers=bearer)
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert body["errors"][0]["extensions"]["retryAfter"] > 0
