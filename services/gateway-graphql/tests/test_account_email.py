@@ -6,13 +6,20 @@ worker): the successful flows run in kit/e2e against the stack and its caught em
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from conftest import PASSWORD, unique_email
+import pytest
+from conftest import PASSWORD, TOKEN, make_settings, unique_email
+from flask import Flask
 from support.graphql_client import GraphQLTestClient
+from support.user_service_process import UserServiceProcess, fresh_database, run_user_service
 
 from gateway_graphql.api.graphql.ids import user_global_id
-from gateway_graphql.remote.user_service import User
+from gateway_graphql.app.settings import Settings
+from gateway_graphql.remote.user_service import User, UserServiceClient
 
 SIGNUP = """
 mutation ($i: SignupInput!) { signup(input: $i) { ok user { id } errors { field message code } } }
@@ -39,6 +46,7 @@ mutation ($i: RequestEmailChangeInput!) {
 }
 """
 ME = "{ me { email emailVerified } }"
+LOGIN_WITH_FIELD = "mutation ($i: LoginInput!) { login(input: $i) { token errors { field code } } }"
 UNUSABLE_LINK = {
     "field": "token",
     "message": "The link is invalid, expired or already used.",
@@ -157,3 +165,51 @@ def test_request_email_change_answers_alike_for_a_free_and_a_taken_address(
     assert free == taken == {"data": {"requestEmailChange": {"ok": True, "errors": []}}}
     # nothing changes before the new address is verified
     assert gql.execute(ME, token=token)["data"]["me"]["email"] == user.email
+
+
+@pytest.fixture(scope="module")
+def verified_only_service(database_url: str) -> Iterator[UserServiceProcess]:
+    """A user-service of its own where unverified users may not log in."""
+    workdir = Path(tempfile.mkdtemp(prefix="gateway-verified-only-"))
+    env = {"USER_SERVICE_UNVERIFIED_MAY_LOG_IN": "false"}
+    try:
+        with (
+            fresh_database(database_url, prefix="gateway_verified_only") as url,
+            run_user_service(url, workdir=workdir, token=TOKEN, env=env) as service,
+        ):
+            yield service
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# a user-service process of its own, with the strict verification setting
+@pytest.mark.user_service_process
+def test_login_of_an_unverified_user_is_email_not_verified_when_required(
+    app_factory: Callable[[Settings], Flask], verified_only_service: UserServiceProcess
+) -> None:
+    app = app_factory(make_settings(verified_only_service.target))
+    email = unique_email("unverified")
+    client = UserServiceClient.connect(verified_only_service.target, token=TOKEN, timeout_s=10)
+    try:
+        client.create_user(email=email, password=PASSWORD, display_name="U")
+    finally:
+        client.close()
+
+    def login(password: str) -> object:
+        credentials = {"email": email, "password": password, "tokenDelivery": "BEARER"}
+        response = app.test_client().post(
+            "/graphql", json={"query": LOGIN_WITH_FIELD, "variables": {"i": credentials}}
+        )
+        assert response.status_code == 200
+        return response.get_json()["data"]["login"]
+
+    assert login(PASSWORD) == {
+        "token": None,
+        "errors": [{"field": "email", "code": "EMAIL_NOT_VERIFIED"}],
+    }
+    # said only after the right password: a wrong one gets the generic answer
+    wrong = "wrong password!"  # pragma: allowlist secret (a test password)
+    assert login(wrong) == {
+        "token": None,
+        "errors": [{"field": None, "code": "INVALID_CREDENTIALS"}],
+    }
