@@ -29,8 +29,8 @@ class AbuseLimits:
     that much at most, not lock them out. Per address, ``ServiceConfig.throttle_max_failures_per_ip``
     failures per window stay a hard limit (the address is the guesser's own).
     Signup: at most ``signup_max_per_ip`` signups per address and ``signup_max_global`` in all per
-    ``signup_window``. Password change: ``change_password_max_failures`` wrong current passwords
-    per user per ``ServiceConfig.throttle_window``.
+    ``signup_window``. Password and email changes: ``change_password_max_failures`` wrong current
+    passwords per user per ``ServiceConfig.throttle_window``, both forms counted together.
     """
 
     login_base_delay: timedelta = timedelta(seconds=1)
