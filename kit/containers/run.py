@@ -3,14 +3,17 @@
 ``nox -s containers`` runs this. Steps: a Docker engine (the one that answers, or a private one
 started here as root); stand-in base images for everything the compose file and the Dockerfiles
 name (standins.py; cached between runs); the kit's two images built by ``docker compose build``
-with the kit's own Dockerfiles, cold (no layer cache) and warm; ``docker compose up --wait``;
-the end-to-end suite (e2e/, the same tests as ``nox -s e2e``) pointed at the stack through
-nginx and Mailpit; the container facts (containers/tests/); ``docker compose down -v``, checked
-to leave nothing behind. The last line is ``containers: N passed, N failed``.
+with the kit's own Dockerfiles, cold (no layer cache) and warm, then the one-process variant's
+image the same way; ``docker compose up --wait``; the end-to-end suite (e2e/, the same tests as
+``nox -s e2e``) pointed at the stack through nginx and Mailpit; the container facts
+(containers/facts/); ``docker compose down -v``, checked to leave nothing behind; then the
+one-process variant (docker-compose.one-process.yml) up, a signup, login and ``me`` through
+nginx, down. The last line is ``containers: N passed, N failed``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -18,6 +21,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +42,22 @@ COMPOSE_FILES = [
     "kit/containers/compose.offline.yml",
     "kit/containers/compose.e2e.yml",
 ]
+# The one-process variant: its overlay first, then the offline file, so that the offline build
+# network and PYTHON_IMAGE merge into the overlay's gateway build too.
+ONE_PROCESS_PROJECT = f"{PROJECT}-one-process"
+ONE_PROCESS_FILES = [
+    "docker-compose.yml",
+    "docker-compose.one-process.yml",
+    "kit/containers/compose.offline.yml",
+    "kit/containers/compose.e2e.yml",
+]
 UP_TIMEOUT_S = 300
+# the one-process smoke: the public API's own operations, as the e2e suite sends them
+SIGNUP = (
+    "mutation ($input: SignupInput!) { signup(input: $input) { ok errors { field message code } } }"
+)
+LOGIN = "mutation ($input: LoginInput!) { login(input: $input) { token errors { code } } }"
+ME = "query { me { id email } }"
 # published ports: compose file variable -> its default there
 PORTS = {"HTTP_PORT": 8080, "MAILPIT_UI_PORT": 8025}
 
@@ -123,6 +143,8 @@ class Compose:
 
     engine: Engine
     ports: dict[str, str]
+    files: list[str] = field(default_factory=lambda: list(COMPOSE_FILES))
+    project: str = PROJECT
 
     @property
     def command(self) -> list[str]:
@@ -132,8 +154,8 @@ class Compose:
         return {
             **self.engine.env(),
             **self.ports,
-            "COMPOSE_PROJECT_NAME": PROJECT,
-            "COMPOSE_FILE": os.pathsep.join(COMPOSE_FILES),
+            "COMPOSE_PROJECT_NAME": self.project,
+            "COMPOSE_FILE": os.pathsep.join(self.files),
         }
 
     def __call__(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -196,8 +218,14 @@ def built_images(config: dict[str, Any]) -> dict[str, str]:
     return found
 
 
-def _left_behind(engine: Engine) -> list[str]:
-    label = f"label=com.docker.compose.project={PROJECT}"
+def extra_images(config: dict[str, Any], variant: dict[str, Any]) -> dict[str, str]:
+    """The images a variant's config builds that the main config does not (-> its service)."""
+    already = built_images(config)
+    return {tag: name for tag, name in built_images(variant).items() if tag not in already}
+
+
+def _left_behind(engine: Engine, project: str) -> list[str]:
+    label = f"label=com.docker.compose.project={project}"
     found = []
     for kind, args in (
         ("container", ("ps", "--all", "--quiet", "--filter", label)),
@@ -222,11 +250,11 @@ def _prune(engine: Engine, started: float) -> None:
     engine.run("builder", "prune", "--force", "--filter", f"until={age}s")
 
 
-def _report(figures: dict[str, object]) -> None:
+def _report(figures: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "results.json").write_text(json.dumps(figures, indent=2) + "\n")
     click.echo("== figures")
-    for image, row in figures.get("images", {}).items():  # type: ignore[union-attr]
+    for image, row in figures.get("images", {}).items():
         cold = "-" if row["cold_s"] is None else f"{row['cold_s']:.1f} s"
         click.echo(
             f"  {image:<28} {row['size_mb']:7.1f} MB ({row['own_layers_mb']:.1f} MB over its base)   "
@@ -237,21 +265,142 @@ def _report(figures: dict[str, object]) -> None:
             click.echo(f"  {name:<28} {value}")
 
 
+def _build(
+    compose: Compose,
+    config: dict[str, Any],
+    images: dict[str, str],
+    *,
+    cold: bool,
+    tally: Tally,
+    figures: dict[str, Any],
+) -> bool:
+    """Build each image (cold, then warm) with its service; its size and times become figures."""
+    for tag, service in images.items():
+        rows: dict[str, float | None] = {}
+        for kind, args in (("cold", ("--no-cache",)), ("warm", ())):
+            if kind == "cold" and not cold:
+                rows["cold_s"] = None
+                continue
+            seconds, result = _timed(compose, "build", *args, service)
+            if not tally.check(f"{tag} builds ({kind})", result.returncode == 0, _why(result)):
+                return False
+            rows[f"{kind}_s"] = round(seconds, 1)
+        rows["size_mb"] = size = round(_image_size_mb(compose.engine, tag), 1)
+        build = config["services"][service]["build"]
+        base = standins.images_named(
+            {}, [Path(build["context"]) / build["dockerfile"]], build.get("args")
+        )
+        rows["own_layers_mb"] = round(
+            size - sum(_image_size_mb(compose.engine, b) for b in base), 1
+        )
+        figures["images"][tag] = rows
+    return True
+
+
+def _labels(compose: Compose, what: str) -> tuple[str, str]:
+    """A figure's name and a check's prefix: none for the split stack, `one-process` for the variant."""
+    if compose.project == PROJECT:
+        return what, ""
+    variant = compose.project.removeprefix(f"{PROJECT}-")
+    return f"{variant.replace('-', '_')}_{what}", f"{variant}: "
+
+
+def _up(compose: Compose, tally: Tally, figures: dict[str, Any]) -> bool:
+    """`up --wait` within UP_TIMEOUT_S; on failure the services' states and logs are printed."""
+    seconds, result = _timed(
+        compose, "up", "--detach", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT_S)
+    )
+    figure, prefix = _labels(compose, "up_to_healthy_s")
+    figures[figure] = round(seconds, 1)
+    if tally.check(
+        f"{prefix}every service healthy after `up` ({seconds:.0f} s)",
+        result.returncode == 0,
+        _why(result) + "\n" + compose("ps", "--all").stdout,
+    ):
+        return True
+    click.echo(compose("logs", "--tail", "40").stdout[-8000:])
+    return False
+
+
+def _down(compose: Compose, tally: Tally, figures: dict[str, Any]) -> None:
+    seconds, result = _timed(compose, "down", "--volumes", "--remove-orphans", "--timeout", "30")
+    figure, prefix = _labels(compose, "down_s")
+    figures[figure] = round(seconds, 1)
+    left = (
+        _left_behind(compose.engine, compose.project) if result.returncode == 0 else [_why(result)]
+    )
+    tally.check(
+        f"{prefix}`docker compose down -v` leaves no container, network or volume",
+        not left,
+        ", ".join(left),
+    )
+
+
+def _graphql(url: str, query: str, variables: dict[str, Any], token: str = "") -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = json.dumps({"query": query, "variables": variables}).encode()
+    request = urllib.request.Request(url, data=body, headers=headers)  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=15) as response:  # noqa: S310
+        return json.load(response)
+
+
+def _one_process_smoke(compose: Compose, tally: Tally, figures: dict[str, Any]) -> None:
+    """The one-process variant up, then GraphQL through nginx that only the user-service code in
+    the gateway's process can answer (no user-grpc runs): signup, login, `me`; then down."""
+    try:
+        if not _up(compose, tally, figures):
+            return
+        url = f"http://127.0.0.1:{compose.ports['HTTP_PORT']}/graphql"
+        email = f"one-process-{uuid.uuid4().hex[:8]}@example.com"
+        account = {"email": email, "password": "a one-process password"}
+        try:
+            signup = _graphql(url, SIGNUP, {"input": {**account, "displayName": "One"}})
+            login = _graphql(url, LOGIN, {"input": {**account, "tokenDelivery": "BEARER"}})
+            token = ((login.get("data") or {}).get("login") or {}).get("token") or ""
+            me = _graphql(url, ME, {}, token) if token else None
+        except (OSError, ValueError) as error:
+            tally.check("one-process: signup, login, me through nginx", False, repr(error))
+            return
+        tally.check(
+            "one-process: signup through nginx answers ok",
+            signup == {"data": {"signup": {"ok": True, "errors": []}}},
+            json.dumps(signup),
+        )
+        tally.check(
+            "one-process: login, then `me` is the new user",
+            (((me or {}).get("data") or {}).get("me") or {}).get("email") == email,
+            json.dumps([login, me]),
+        )
+    finally:
+        _down(compose, tally, figures)
+
+
+def _config(compose: Compose, tally: Tally) -> dict[str, Any] | None:
+    result = compose("config", "--format", "json")
+    if not tally.check(f"compose config ({compose.project})", result.returncode == 0, _why(result)):
+        return None
+    return dict(json.loads(result.stdout))
+
+
 def stack_run(
     engine: Engine, cache: Path, cold: bool, pytest_args: tuple[str, ...], tally: Tally
 ) -> None:
     """Everything after the engine: images, up, tests, down. Failures are counted, not raised."""
-    started = time.monotonic()
-    figures: dict[str, object] = {"images": {}}
+    figures: dict[str, Any] = {"images": {}}
     compose = Compose(engine, published_ports())
+    one_process = Compose(
+        engine, compose.ports, files=list(ONE_PROCESS_FILES), project=ONE_PROCESS_PROJECT
+    )
     click.echo(f"== compose project {PROJECT}: nginx on 127.0.0.1:{compose.ports['HTTP_PORT']}")
-    config_result = compose("config", "--format", "json")
-    if not tally.check("compose config", config_result.returncode == 0, _why(config_result)):
+    config = _config(compose, tally)
+    variant = _config(one_process, tally)
+    if config is None or variant is None:
         return
-    config = json.loads(config_result.stdout)
     dockerfiles = {
         Path(service["build"]["context"]) / service["build"].get("dockerfile", "Dockerfile")
-        for service in config["services"].values()
+        for service in [*config["services"].values(), *variant["services"].values()]
         if "build" in service
     }
     images = standins.images_named(config, sorted(dockerfiles))
@@ -262,54 +411,25 @@ def stack_run(
             state = "cached" if item.seconds is None else f"built in {item.seconds:.0f} s"
             click.echo(f"  stand-in {item.tag:<36} {state}")
         figures["standins_s"] = round(time.monotonic() - started, 1)
-    compose(
-        "down", "--volumes", "--remove-orphans", "--timeout", "10"
-    )  # a previous run's leftovers
+    for project in (compose, one_process):  # a previous run's leftovers
+        project("down", "--volumes", "--remove-orphans", "--timeout", "10")
     try:
-        for tag, service in built_images(config).items():
-            rows = {}
-            for kind, args in (("cold", ("--no-cache",)), ("warm", ())):
-                if kind == "cold" and not cold:
-                    rows["cold_s"] = None
-                    continue
-                seconds, result = _timed(compose, "build", *args, service)
-                if not tally.check(f"{tag} builds ({kind})", result.returncode == 0, _why(result)):
-                    return
-                rows[f"{kind}_s"] = round(seconds, 1)
-            rows["size_mb"] = round(_image_size_mb(engine, tag), 1)
-            build = config["services"][service]["build"]
-            base = standins.images_named(
-                {}, [Path(build["context"]) / build["dockerfile"]], build.get("args")
-            )
-            rows["own_layers_mb"] = round(
-                rows["size_mb"] - sum(_image_size_mb(engine, b) for b in base), 1
-            )
-            figures["images"][tag] = rows  # type: ignore[index]
-        seconds, result = _timed(
-            compose, "up", "--detach", "--no-build", "--wait", "--wait-timeout", str(UP_TIMEOUT_S)
-        )
-        figures["up_to_healthy_s"] = round(seconds, 1)
-        if not tally.check(
-            f"every service healthy after `up` ({seconds:.0f} s)",
-            result.returncode == 0,
-            _why(result) + "\n" + compose("ps", "--all").stdout,
+        build = functools.partial(_build, cold=cold, tally=tally, figures=figures)
+        if not (
+            build(compose, config, built_images(config))
+            and build(one_process, variant, extra_images(config, variant))
         ):
-            click.echo(compose("logs", "--tail", "40").stdout[-8000:])
             return
-        env = _compose_test_env(compose)
-        _pytest(env, tally, figures, "e2e", "kit/e2e", extra=pytest_args)
-        _pytest(env, tally, figures, "facts", "kit/containers/facts", extra=pytest_args)
+        try:
+            if _up(compose, tally, figures):
+                env = _compose_test_env(compose)
+                _pytest(env, tally, figures, "e2e", "kit/e2e", extra=pytest_args)
+                _pytest(env, tally, figures, "facts", "kit/containers/facts", extra=pytest_args)
+        finally:
+            _down(compose, tally, figures)
+        click.echo(f"== compose project {ONE_PROCESS_PROJECT}: docker-compose.one-process.yml")
+        _one_process_smoke(one_process, tally, figures)
     finally:
-        seconds, result = _timed(
-            compose, "down", "--volumes", "--remove-orphans", "--timeout", "30"
-        )
-        figures["down_s"] = round(seconds, 1)
-        left = _left_behind(engine) if result.returncode == 0 else [_why(result)]
-        tally.check(
-            "`docker compose down -v` leaves no container, network or volume",
-            not left,
-            ", ".join(left),
-        )
         _report(figures)
 
 

@@ -19,9 +19,10 @@ from engine import Unavailable
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _compose_config() -> dict[str, object]:
+def _compose_config(*files: str) -> dict[str, Any]:
+    named = [arg for name in files or ["docker-compose.yml"] for arg in ("--file", name)]
     result = subprocess.run(
-        [*run.compose_command(), "--file", "docker-compose.yml", "config", "--format", "json"],
+        [*run.compose_command(), *named, "config", "--format", "json"],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -60,6 +61,21 @@ def test_each_built_image_is_built_once() -> None:
         "alvin/user-service:dev": "migrate",
         "alvin/gateway-graphql:dev": "gateway",
     }
+
+
+def test_the_one_process_variant_builds_one_image_more_from_the_gateway() -> None:
+    split = _compose_config(*run.COMPOSE_FILES)
+    variant = _compose_config(*run.ONE_PROCESS_FILES)
+    assert run.extra_images(split, variant) == {"alvin/one-process:dev": "gateway"}
+    build = variant["services"]["gateway"]["build"]
+    assert build["args"]["SERVICE"] == "one-process"
+    assert build["args"]["BUNDLES"] == "gateway-graphql user-service"
+    # the offline file, after the overlay, reaches the overlay's build: host network, stand-in base
+    assert build["network"] == "host"
+    offline = split["services"]["gateway"]["build"]["args"]["PYTHON_IMAGE"]
+    assert build["args"]["PYTHON_IMAGE"] == offline
+    # the user-service's API runs inside the gateway's process: no gRPC server of its own
+    assert "user-grpc" not in variant["services"]
 
 
 def test_stages_are_not_taken_for_images(tmp_path: Path) -> None:
