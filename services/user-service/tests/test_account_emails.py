@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from email.message import EmailMessage
 
 import pytest
 from accounts_support import deliver, last_to, text_of, token_in
@@ -22,7 +23,7 @@ from alvin_python_lib.errors import (
 from user_service.commands.smtp_catcher import SmtpCatcher
 from user_service.db.models import AccountToken, OutboxMessage, User
 from user_service.remote.email import Mailer
-from user_service.service import auth, recovery, registration, tokens, verification
+from user_service.service import auth, emails, recovery, registration, tokens, verification
 from user_service.service.config import ServiceConfig
 from user_service.service.deps import Deps
 
@@ -356,3 +357,94 @@ def test_email_change_requests_are_throttled_per_user(
             current_password=DEFAULT_PASSWORD,
         )
     assert db.scalar(select(func.count()).select_from(OutboxMessage)) == queued
+
+
+# ------------------------------------------------------------- mail to an address nobody proved
+
+# A display name is whatever the person signing up typed: here, a phishing line.
+SPAM_NAME = "Claim your prize at https://evil.example/win <b>now</b>"
+SPAM_FRAGMENTS = ("evil.example", "prize", "Claim")
+
+
+def _parts(message: EmailMessage) -> tuple[str, str]:
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert plain is not None
+    assert html is not None
+    return plain.get_content(), html.get_content()  # type: ignore[attr-defined]
+
+
+def _assert_unnamed(message: EmailMessage) -> None:
+    text, markup = _parts(message)
+    assert text.splitlines()[0] == "Hello,", text
+    assert "<p>Hello,</p>" in markup, markup
+    for part in (text, markup):
+        for fragment in SPAM_FRAGMENTS:
+            assert fragment not in part, (message["Subject"], part)
+
+
+def test_a_signup_cannot_put_its_text_in_mail_to_an_address_nobody_proved(
+    db: Session, deps: Deps, smtp: SmtpCatcher
+) -> None:
+    victim = "victim@example.com"
+    registration.sign_up(deps, email=victim, password=DEFAULT_PASSWORD, display_name=SPAM_NAME)
+    user = db.scalars(select(User).where(User.email == victim)).one()
+    assert user.display_name == SPAM_NAME  # stored as typed: only the mail leaves it out
+    assert emails.send_welcome_email(deps, user.id) is True
+    assert deliver(db, deps) == ["verify"]
+    _assert_unnamed(last_to(smtp, victim, "Welcome!"))
+    _assert_unnamed(last_to(smtp, victim, "Confirm your email address"))
+
+    # the same address again: the "someone tried" email greets the unproven owner's name neither
+    registration.sign_up(deps, email=victim, password=DEFAULT_PASSWORD, display_name="Other")
+    assert deliver(db, deps) == ["signup_attempted"]
+    _assert_unnamed(last_to(smtp, victim, "Someone tried to sign up with your address"))
+
+    # nor does a reset anyone may ask for, while the address is unproven
+    recovery.request_password_reset(deps, email=victim)
+    assert deliver(db, deps) == ["reset"]
+    _assert_unnamed(last_to(smtp, victim, "Reset your password"))
+
+
+def test_an_email_change_mails_the_new_address_without_the_name(
+    db: Session, deps: Deps, make_user: MakeUser, smtp: SmtpCatcher
+) -> None:
+    user = make_user(email="mover2@example.com", display_name=SPAM_NAME)
+    deliver(db, deps)
+    verification.verify_email(
+        deps, token=token_in(last_to(smtp, "mover2@example.com", "Confirm your email address"))
+    )
+    # a proven address is greeted by name (escaped in HTML): the name would show if allowed
+    recovery.request_password_reset(deps, email="mover2@example.com")
+    deliver(db, deps)
+    text, markup = _parts(last_to(smtp, "mover2@example.com", "Reset your password"))
+    assert text.startswith(f"Hello {SPAM_NAME},")
+    assert "https://evil.example/win &lt;b&gt;now&lt;/b&gt;" in markup
+
+    verification.request_email_change(
+        deps, user_id=user.id, new_email="target@example.com", current_password=DEFAULT_PASSWORD
+    )
+    assert deliver(db, deps) == ["email_change"]
+    link = last_to(smtp, "target@example.com", "Confirm your email address")
+    _assert_unnamed(link)
+    verification.verify_email(deps, token=token_in(link))
+    assert deliver(db, deps) == ["email_changed"]
+    notice = last_to(smtp, "mover2@example.com", "Your login email was changed")
+    assert _parts(notice)[0].startswith(f"Hello {SPAM_NAME},")  # the old address was proven
+
+
+def test_the_change_notice_to_an_unproven_old_address_carries_no_name(
+    db: Session, deps: Deps, make_user: MakeUser, smtp: SmtpCatcher
+) -> None:
+    user = make_user(email="unproven@example.com", display_name=SPAM_NAME)
+    verification.request_email_change(
+        deps, user_id=user.id, new_email="mine@example.com", current_password=DEFAULT_PASSWORD
+    )
+    deliver(db, deps)
+    verification.verify_email(
+        deps, token=token_in(last_to(smtp, "mine@example.com", "Confirm your email address"))
+    )
+    assert deliver(db, deps) == ["email_changed"]
+    notice = last_to(smtp, "unproven@example.com", "Your login email was changed")
+    _assert_unnamed(notice)
+    assert "mine@example.com" in _parts(notice)[0]

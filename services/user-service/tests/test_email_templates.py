@@ -19,6 +19,8 @@ from user_service.service.email_templates import (
 )
 
 EXPECTED = {"welcome", "verify", "reset", "password_changed", "email_changed", "signup_attempted"}
+# Sent to an address nobody has proven yet: never greeted by the (self-chosen) display name.
+UNNAMED = {"welcome", "verify", "signup_attempted"}
 
 
 def test_the_templates_are_the_expected_ones() -> None:
@@ -35,13 +37,39 @@ def test_each_template_renders_both_parts(name: str) -> None:
     assert plain is not None
     assert html is not None
     text, markup = plain.get_content(), html.get_content()  # type: ignore[attr-defined]
-    assert "Ada <Lovelace>" in text  # plain text is not escaped
-    assert "Ada &lt;Lovelace&gt;" in markup  # HTML is
-    assert "<Lovelace>" not in markup
+    if name in UNNAMED:
+        assert text.splitlines()[0] == "Hello,"
+        assert "<p>Hello,</p>" in markup
+        assert "Lovelace" not in text
+        assert "Lovelace" not in markup
+    else:
+        assert "Ada <Lovelace>" in text  # plain text is not escaped
+        assert "Ada &lt;Lovelace&gt;" in markup  # HTML is
+        assert "<Lovelace>" not in markup
     if name in {"verify", "reset"}:
         page = "reset-password" if name == "reset" else "verify-email"
         assert f"https://app.example.com/{page}?token=PREVIEW-TOKEN" in text
         assert f"https://app.example.com/{page}?token=PREVIEW-TOKEN" in markup
+
+
+@pytest.mark.parametrize("name", sorted(set(TEMPLATES) - UNNAMED))
+def test_without_a_name_the_greeting_is_plain(name: str) -> None:
+    # the composition gives "" for an address its owner has not proven
+    context = {
+        "display_name": "",
+        "link": "https://x.test/reset-password?token=T",
+        "expires_minutes": 60,
+        "reset_link": "https://x.test/reset-password",
+        "old_address": "a@example.com",
+        "new_address": "b@example.com",
+    }
+    message = render_email(name, to="a@example.com", sender="x@example.com", context=context)
+    plain = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert plain is not None
+    assert html is not None
+    assert plain.get_content().splitlines()[0] == "Hello,"  # type: ignore[attr-defined]
+    assert "<p>Hello,</p>" in html.get_content()  # type: ignore[attr-defined]
 
 
 def test_a_missing_variable_fails_instead_of_mailing_a_blank() -> None:

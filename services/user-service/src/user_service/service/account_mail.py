@@ -82,11 +82,17 @@ def send_account_email(deps: Deps, message_id: int, payload: dict[str, Any]) -> 
         to = str(payload.get("new_email") or user.email) if kind == "email_change" else user.email
         if not _still_applies(session, kind, user, to):
             return False
-        context: dict[str, Any] = {"display_name": user.display_name}
+        proven = user.email_verified and to == user.email
         reset_page = frontend_link(config.public_url, RESET_PATH)
+        context: dict[str, Any] = {}
         if kind == "email_changed":
             to = str(payload["old_email"])
+            proven = payload.get("old_email_verified") == "true"
             context |= {"old_address": to, "new_address": user.email}
+        # Whoever signs up chooses the display name: in mail to an address its owner has not
+        # proven, it would be a stranger's text sent to anyone's inbox, so only a proven address
+        # is greeted by name (the welcome, verify and signup_attempted templates never are).
+        context["display_name"] = user.display_name if proven else ""
         if kind in {"password_changed", "signup_attempted"}:
             context["reset_link"] = reset_page
         if not outbox_repo.claim_email_key(session, deps.ids.next_id(), f"{kind}:{message_id}", to):

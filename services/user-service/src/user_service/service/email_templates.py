@@ -3,6 +3,10 @@
 Templates live in ``user_service/templates/email/`` (shipped in the wheel): ``NAME.txt`` and
 ``NAME.html``; the HTML ones are autoescaped, so a display name or address chosen by a stranger
 cannot inject markup. Links point at the front end (``ServiceConfig.public_url``).
+
+The emails that go to an address nobody has proven yet (welcome, verify, signup_attempted) greet
+with a plain "Hello," and carry no text the requester chose; the others greet by
+``display_name`` when the composition gives one (a proven address) and with "Hello," otherwise.
 """
 
 from __future__ import annotations

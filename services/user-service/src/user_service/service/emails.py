@@ -14,9 +14,10 @@ from user_service.service.email_templates import render_email
 log = get_logger(__name__)
 
 
-def welcome_message(*, to: str, display_name: str, sender: str) -> EmailMessage:
-    """The welcome email."""
-    return render_email("welcome", to=to, sender=sender, context={"display_name": display_name})
+def welcome_message(*, to: str, sender: str) -> EmailMessage:
+    """The welcome email. It goes out at signup, to an address nobody has proven yet: it carries
+    nothing the signup chose (no display name), only the product's own text."""
+    return render_email("welcome", to=to, sender=sender, context={})
 
 
 def send_welcome_email(deps: Deps, user_id: int) -> bool:
@@ -34,10 +35,6 @@ def send_welcome_email(deps: Deps, user_id: int) -> bool:
             session, deps.ids.next_id(), f"welcome:{user_id}", user.email
         ):
             return False
-        deps.mailer.send(
-            welcome_message(
-                to=user.email, display_name=user.display_name, sender=deps.config.email_from
-            )
-        )
+        deps.mailer.send(welcome_message(to=user.email, sender=deps.config.email_from))
     log.info("email.welcome.sent", user_id=user_id)
     return True

@@ -55,7 +55,14 @@ def verify_email(deps: Deps, *, token: str) -> User:
                     user_repo.flush(session)
             except AlreadyExists:  # taken by a signup at the same moment
                 raise InvalidArgument.for_field("token", ADDRESS_TAKEN) from None
-            account_mail.queue(session, deps, "email_changed", user_id=user.id, old_email=old)
+            account_mail.queue(
+                session,
+                deps,
+                "email_changed",
+                user_id=user.id,
+                old_email=old,
+                old_email_verified="true" if user.email_verified else "false",
+            )
         user.email_verified = True
     return user
 
