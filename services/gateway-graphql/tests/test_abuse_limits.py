@@ -4,17 +4,14 @@ changePassword and requestEmailChange throttles answering RATE_LIMITED with retr
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import PASSWORD, TOKEN, make_settings, unique_email
 from flask import Flask
 from support.graphql_client import GraphQLTestClient
-from support.user_service_process import UserServiceProcess, fresh_database, run_user_service
+from support.user_service_process import UserServiceProcess, own_user_service
 
 from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import User, UserServiceClient
@@ -94,16 +91,9 @@ def test_a_stranger_cannot_lock_the_owner_out(app: Flask, make_user: Callable[..
 @pytest.fixture(scope="module")
 def strict_service(database_url: str) -> Iterator[UserServiceProcess]:
     """A user-service of its own with low signup and password-change limits."""
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-strict-"))
     env = {"USER_SERVICE_SIGNUP_MAX_PER_IP": "2", "USER_SERVICE_CHANGE_PASSWORD_MAX_FAILURES": "2"}
-    try:
-        with (
-            fresh_database(database_url, prefix="gateway_strict") as url,
-            run_user_service(url, workdir=workdir, token=TOKEN, env=env) as service,
-        ):
-            yield service
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with own_user_service(database_url, prefix="gateway_strict", token=TOKEN, env=env) as service:
+        yield service
 
 
 @pytest.fixture

@@ -6,16 +6,13 @@ worker): the successful flows run in kit/e2e against the stack and its caught em
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, TOKEN, make_settings, unique_email
 from flask import Flask
 from support.graphql_client import GraphQLTestClient
-from support.user_service_process import UserServiceProcess, fresh_database, run_user_service
+from support.user_service_process import UserServiceProcess, own_user_service
 
 from gateway_graphql.api.graphql.ids import user_global_id
 from gateway_graphql.app.settings import Settings
@@ -170,16 +167,11 @@ def test_request_email_change_answers_alike_for_a_free_and_a_taken_address(
 @pytest.fixture(scope="module")
 def verified_only_service(database_url: str) -> Iterator[UserServiceProcess]:
     """A user-service of its own where unverified users may not log in."""
-    workdir = Path(tempfile.mkdtemp(prefix="gateway-verified-only-"))
     env = {"USER_SERVICE_UNVERIFIED_MAY_LOG_IN": "false"}
-    try:
-        with (
-            fresh_database(database_url, prefix="gateway_verified_only") as url,
-            run_user_service(url, workdir=workdir, token=TOKEN, env=env) as service,
-        ):
-            yield service
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with own_user_service(
+        database_url, prefix="gateway_verified_only", token=TOKEN, env=env
+    ) as service:
+        yield service
 
 
 # a user-service process of its own, with the strict verification setting

@@ -224,15 +224,20 @@ def run_user_service(
 
 @contextmanager
 def own_user_service(
-    server_url: str, *, prefix: str, token: str = TEST_TOKEN
+    server_url: str,
+    *,
+    prefix: str,
+    token: str = TEST_TOKEN,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[UserServiceProcess]:
-    """A user-service on a new database and work folder of its own, both removed afterwards."""
+    """A user-service on a new database and work folder of its own, both removed afterwards;
+    ``env`` adds to (or overrides) its environment, e.g. lower limits."""
     # Not under pytest's basetemp: a concurrent pytest run may prune it.
     workdir = Path(tempfile.mkdtemp(prefix=f"{prefix}-"))
     try:
         with (
             fresh_database(server_url, prefix=prefix) as url,
-            run_user_service(url, workdir=workdir, token=token) as service,
+            run_user_service(url, workdir=workdir, token=token, env=env) as service,
         ):
             yield service
     finally:
