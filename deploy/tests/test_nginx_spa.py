@@ -16,16 +16,15 @@ import re
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from container_rules.nginx import NGINX_CONF
+from echo_gateway import echo_gateway
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = (ROOT / NGINX_CONF).read_text()
@@ -46,33 +45,6 @@ def test_compose_mounts_the_build_where_nginx_serves_it() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     volumes = compose["services"]["nginx"]["volumes"]
     assert f"./examples/spa/dist:{spa_root(CONF)}:ro" in volumes
-
-
-class _Gateway(BaseHTTPRequestHandler):
-    """Stands where the gateway would: answers with what it received, and two cookies."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        answer = json.dumps(
-            {
-                "path": self.path,
-                "body": body.decode(),
-                "host": self.headers.get("Host"),
-                "cookie": self.headers.get("Cookie"),
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Set-Cookie", "a=1; Path=/; HttpOnly")
-        self.send_header("Set-Cookie", "b=2; Path=/")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *_: Any) -> None:
-        pass
 
 
 def _free_port() -> int:
@@ -101,31 +73,29 @@ def nginx(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     assert NGINX is not None
     root = tmp_path / "spa"
     root.mkdir()
-    gateway = ThreadingHTTPServer(("127.0.0.1", 0), _Gateway)
-    threading.Thread(target=gateway.serve_forever, daemon=True).start()
-    port = _free_port()
-    conf = tmp_path / "nginx.conf"
-    conf.write_text(_local_copy(CONF, tmp_path, port, gateway.server_address[1], root))
-    argv = [NGINX, "-c", str(conf), "-e", f"{tmp_path}/error.log", "-g", "daemon off;"]
-    process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"nginx exited: {process.stderr.read() if process.stderr else ''}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)  # polling for the port, not waiting a fixed time
-        yield port, root
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        gateway.shutdown()
-        gateway.server_close()
+    with echo_gateway(host="Host") as gateway:
+        port = _free_port()
+        conf = tmp_path / "nginx.conf"
+        conf.write_text(_local_copy(CONF, tmp_path, port, gateway, root))
+        argv = [NGINX, "-c", str(conf), "-e", f"{tmp_path}/error.log", "-g", "daemon off;"]
+        process = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                if process.poll() is not None:
+                    stderr = process.stderr.read() if process.stderr else ""
+                    pytest.fail(f"nginx exited: {stderr}")
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)  # polling for the port, not waiting a fixed time
+            yield port, root
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def _get(port: int, path: str, **kwargs: Any) -> http.client.HTTPResponse:

@@ -8,12 +8,13 @@ import importlib.util
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from echo_gateway import echo_gateway
 
 SERVE_SPA = Path(__file__).resolve().parents[1] / "local" / "serve_spa.py"
 
@@ -25,33 +26,6 @@ def _module() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-class _Upstream(BaseHTTPRequestHandler):
-    """Stands where the gateway would: answers with what it received, and two cookies."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        answer = json.dumps(
-            {
-                "path": self.path,
-                "body": body.decode(),
-                "forwarded_for": self.headers.get("X-Forwarded-For"),
-                "cookie": self.headers.get("Cookie"),
-            }
-        ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Set-Cookie", "a=1; Path=/; HttpOnly")
-        self.send_header("Set-Cookie", "b=2; Path=/")
-        self.send_header("Content-Length", str(len(answer)))
-        self.end_headers()
-        self.wfile.write(answer)
-
-    def log_message(self, *_: Any) -> None:
-        pass
 
 
 def _serve(server: ThreadingHTTPServer) -> Iterator[int]:
@@ -69,8 +43,7 @@ def spa_port(tmp_path: Path) -> Iterator[int]:
     (dist / "index.html").write_text("<!doctype html><title>app</title>")
     (dist / "assets" / "app-1234.js").write_text("console.log(1)")
     (tmp_path / "secret.txt").write_text("outside the app")
-    upstream = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
-    for upstream_port in _serve(upstream):
+    with echo_gateway(forwarded_for="X-Forwarded-For") as upstream_port:
         handler = _module().make_handler(dist, f"http://127.0.0.1:{upstream_port}")
         yield from _serve(ThreadingHTTPServer(("127.0.0.1", 0), handler))
 
