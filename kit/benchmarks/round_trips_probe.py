@@ -53,8 +53,9 @@ def _backend_cpu_s(database: Database) -> float:
 def read_path_ab(database: Database, user_id: int) -> dict[str, dict[str, float]]:
     """CPU microseconds per read of one user, under a 5 s deadline, in this process and in
     PostgreSQL: the ORM's user_repo.get_user in the scoped session's transaction (BEGIN,
-    SET LOCAL, SELECT, ROLLBACK) and in Database.reading() (the SELECT alone), against the
-    read RPCs' path, user_repo.read_user on Database.read_connection() (Core, no session)."""
+    SET LOCAL, SELECT, ROLLBACK) and in Database.reading() (the SELECT alone), the same Core
+    statement on Database.read_connection() (no session), against the read RPCs' path,
+    user_repo.read_user on Database.read_rows() (the statement on the driver's cursor)."""
 
     def in_transaction() -> None:
         with statement_deadline(5):
@@ -69,9 +70,18 @@ def read_path_ab(database: Database, user_id: int) -> dict[str, dict[str, float]
 
     def read_connection() -> None:
         with statement_deadline(5), database.read_connection() as connection:
-            user_repo.read_user(connection, user_id)
+            connection.execute(user_repo._RECORD_BY_ID, {"user_id": user_id}).first()
 
-    paths = {"transaction": in_transaction, "reading": reading, "read_connection": read_connection}
+    def read_rows() -> None:
+        with statement_deadline(5):
+            user_repo.read_user(database, user_id)
+
+    paths = {
+        "transaction": in_transaction,
+        "reading": reading,
+        "read_connection": read_connection,
+        "read_rows": read_rows,
+    }
     spent = {name: [0.0, 0.0] for name in paths}
     for _ in range(3):
         for name, read in paths.items():

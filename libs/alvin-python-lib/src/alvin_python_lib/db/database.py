@@ -10,14 +10,16 @@ thread-pool servers and workers; :meth:`Database.scope` wraps any other unit of 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.sql import Select
 
+from alvin_python_lib.db.driver_read import CompiledRead, compile_read, run_read
 from alvin_python_lib.db.engine import create_engine
 
 __all__ = ["Database", "FlaskLike", "SupportsRemove", "set_test_binding", "transaction"]
@@ -76,6 +78,11 @@ class Database:
         # reading(): sessions on the engine in autocommit, made once per binding.
         self._readers: sessionmaker[Session] = sessionmaker(expire_on_commit=False)
         event.listen(self._readers, "before_flush", _refuse_writes)
+        # read_rows(): each statement compiled once for the bound dialect (weak: a statement
+        # built per call would otherwise be kept for ever).
+        self._compiled_reads: weakref.WeakKeyDictionary[Select[Any], CompiledRead] = (
+            weakref.WeakKeyDictionary()
+        )
         _instances.add(self)
         if url is not None:
             self.configure(url, **engine_options)
@@ -164,6 +171,32 @@ class Database:
         with reader.connect() as connection:
             yield connection
 
+    def read_rows(
+        self, statement: Select[Any], params: Mapping[str, Any] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The rows of one read-only Core ``select()``, as tuples, run on the driver's cursor.
+
+        The reads of :meth:`read_connection` (autocommit, one round trip, bounded by
+        :func:`~alvin_python_lib.db.statement_deadline`) without SQLAlchemy's execution layer:
+        the statement is compiled once and each call is a checkout, ``execute`` and ``fetchall``
+        (see :mod:`alvin_python_lib.db.driver_read`, about half the CPU of a one-row read). Pass
+        module-level statements with ``bindparam()`` values: each statement object is compiled
+        once and kept. An expanding ``IN`` is refused (use ``column == any_(bindparam(...))``).
+
+        Under the ``db`` test fixture it runs on the test session's connection.
+        """
+        binding = _test_binding
+        if binding is not None and (binding[2] is not None or not isinstance(binding[0], Engine)):
+            result = self.session().connection().execute(statement, dict(params or {}))
+            return [tuple(row) for row in result]
+        reader = self._readers.kw.get("bind")
+        if not isinstance(reader, Engine):
+            raise RuntimeError("Database is not configured: call Database.configure(url) first")
+        compiled = self._compiled_reads.get(statement)
+        if compiled is None:
+            compiled = self._compiled_reads[statement] = compile_read(statement, reader.dialect)
+        return run_read(reader, compiled, params or {})
+
     def init_flask(self, app: FlaskLike) -> None:
         """Remove the session when each Flask app context ends (also after an exception)."""
 
@@ -179,6 +212,7 @@ class Database:
             self._engine.dispose()
 
     def _apply_binding(self) -> None:
+        self._compiled_reads.clear()
         if isinstance(self.session.registry, _SharedRegistry):
             self.session.registry = self._own_registry
         self.session.remove()

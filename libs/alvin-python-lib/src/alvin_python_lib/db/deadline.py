@@ -31,10 +31,10 @@ from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["install_statement_deadline", "statement_deadline"]
+__all__ = ["install_statement_deadline", "limit_connection", "statement_deadline"]
 
 _deadline: ContextVar[float | None] = ContextVar("alvin_db_deadline", default=None)
 
@@ -58,21 +58,32 @@ _SESSION_TIMEOUT = "alvin.statement_timeout_ms"
 
 
 def _limit(conn: Any) -> None:
+    limit_connection(conn.connection.info, conn.connection.dbapi_connection, conn.dialect)
+
+
+def limit_connection(record: dict[str, Any], dbapi_connection: Any, dialect: Dialect) -> None:
+    """Bound the next statements on ``dbapi_connection`` by the current deadline.
+
+    ``record`` is the pooled connection's ``info`` (it remembers a session-level limit). What the
+    engine's ``begin`` event does; for code that runs the driver's cursor itself
+    (:mod:`alvin_python_lib.db.driver_read`). PostgreSQL only: other dialects are left alone.
+    """
+    if dialect.name != "postgresql":
+        return
     deadline = _deadline.get()
     left_ms = None if deadline is None else max(1, int((deadline - time.monotonic()) * 1000))
-    record = conn.connection.info
     current = record.get(_SESSION_TIMEOUT)
-    if not getattr(conn.connection.dbapi_connection, "autocommit", False):
+    if not getattr(dbapi_connection, "autocommit", False):
         # A transaction: SET LOCAL ends with it. It also hides a session-level value that an
         # earlier read left on this connection.
         if left_ms is not None:
-            _run(conn, f"SET LOCAL statement_timeout = {left_ms}")
+            _run(dbapi_connection, dialect, f"SET LOCAL statement_timeout = {left_ms}")
         elif current is not None:
-            _run(conn, "SET LOCAL statement_timeout TO DEFAULT")
+            _run(dbapi_connection, dialect, "SET LOCAL statement_timeout TO DEFAULT")
         return
     if left_ms is None:
         if current is not None:
-            _run(conn, "SET statement_timeout TO DEFAULT")
+            _run(dbapi_connection, dialect, "SET statement_timeout TO DEFAULT")
             del record[_SESSION_TIMEOUT]
         return
     if current is not None and left_ms * 9 // 10 <= current <= left_ms:
@@ -81,16 +92,14 @@ def _limit(conn: Any) -> None:
     value = max(1, left_ms * 19 // 20)
     # Forgotten first: if the SET fails, the connection's value is unknown (set again next time).
     record.pop(_SESSION_TIMEOUT, None)
-    _run(conn, f"SET statement_timeout = {value}")
+    _run(dbapi_connection, dialect, f"SET statement_timeout = {value}")
     record[_SESSION_TIMEOUT] = value
 
 
-def _run(conn: Any, statement: str) -> None:
+def _run(dbapi_connection: Any, dialect: Dialect, statement: str) -> None:
     # Through the DBAPI connection (the Connection is inside begin()): in a transaction it opens
     # the transaction that SET LOCAL applies to. Its errors are wrapped as SQLAlchemy's (a dead
     # connection: OperationalError), as they would be for any other statement.
-    dialect = conn.dialect
-    dbapi_connection = conn.connection.dbapi_connection
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(statement)

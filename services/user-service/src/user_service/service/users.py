@@ -92,8 +92,7 @@ def signup(
 
 def get_user(deps: Deps, user_id: int) -> UserRecord:
     """The live user ``user_id``; NotFound otherwise."""
-    with deps.database.read_connection() as connection:  # one statement: no transaction
-        user = user_repo.read_user(connection, user_id)
+    user = user_repo.read_user(deps.database, user_id)  # one statement: no transaction
     if user is None:
         raise NotFound(entity="User", key=user_id)
     return user
@@ -103,8 +102,7 @@ def batch_get_users(deps: Deps, user_ids: Sequence[int]) -> BatchResult:
     """Up to 500 users in one query, in request order; unknown ids reported, not an error."""
     if len(user_ids) > MAX_BATCH:
         raise InvalidArgument.for_field("ids", f"at most {MAX_BATCH} ids per call")
-    with deps.database.read_connection() as connection:
-        found = user_repo.read_users(connection, user_ids)
+    found = user_repo.read_users(deps.database, user_ids)
     unique_ids = list(dict.fromkeys(user_ids))  # duplicates are answered once
     return BatchResult(
         users=[found[i] for i in unique_ids if i in found],
@@ -128,8 +126,7 @@ def list_users(deps: Deps, *, page_size: int = 0, page_token: str = "") -> Page:
     if violations:
         raise InvalidArgument(violations=violations)
     size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    with deps.database.read_connection() as connection:
-        rows = user_repo.read_user_page(connection, after_id=after_id, limit=size + 1)
+    rows = user_repo.read_user_page(deps.database, after_id=after_id, limit=size + 1)
     users, more = rows[:size], len(rows) > size
     return Page(users=users, next_page_token=_encode_token(users[-1].id) if more else "")
 

@@ -7,10 +7,11 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import BigInteger, Connection, Table, any_, bindparam, select
+from sqlalchemy import BigInteger, Table, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from alvin_python_lib.db import Database
 from user_service.db.models import User
 
 # uint64 on the wire, BIGINT in the database: larger ids cannot exist (and would overflow SQL).
@@ -50,29 +51,29 @@ _RECORDS_PAGE = _RECORD.order_by(_users.c.id).limit(bindparam("limit"))
 _RECORDS_PAGE_AFTER = _RECORDS_PAGE.where(_users.c.id > bindparam("after_id"))
 
 
-def read_user(connection: Connection, user_id: int) -> UserRecord | None:
+def read_user(database: Database, user_id: int) -> UserRecord | None:
     """The live user ``user_id``."""
     if not 0 < user_id <= MAX_ID:
         return None
-    row = connection.execute(_RECORD_BY_ID, {"user_id": user_id}).first()
-    return None if row is None else UserRecord(*row)
+    rows = database.read_rows(_RECORD_BY_ID, {"user_id": user_id})
+    return UserRecord(*rows[0]) if rows else None
 
 
-def read_users(connection: Connection, user_ids: Sequence[int]) -> dict[int, UserRecord]:
+def read_users(database: Database, user_ids: Sequence[int]) -> dict[int, UserRecord]:
     """Live users among ``user_ids`` in one query, by id."""
     wanted = [i for i in dict.fromkeys(user_ids) if 0 < i <= MAX_ID]
     if not wanted:
         return {}
-    rows = connection.execute(_RECORDS_BY_IDS, {"user_ids": wanted})
+    rows = database.read_rows(_RECORDS_BY_IDS, {"user_ids": wanted})
     return {row[0]: UserRecord(*row) for row in rows}
 
 
-def read_user_page(connection: Connection, *, after_id: int | None, limit: int) -> list[UserRecord]:
+def read_user_page(database: Database, *, after_id: int | None, limit: int) -> list[UserRecord]:
     """Live users ordered by id, starting after ``after_id`` (keyset pagination)."""
     if after_id is None:
-        rows = connection.execute(_RECORDS_PAGE, {"limit": limit})
+        rows = database.read_rows(_RECORDS_PAGE, {"limit": limit})
     else:
-        rows = connection.execute(_RECORDS_PAGE_AFTER, {"limit": limit, "after_id": after_id})
+        rows = database.read_rows(_RECORDS_PAGE_AFTER, {"limit": limit, "after_id": after_id})
     return [UserRecord(*row) for row in rows]
 
 
