@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sample_models import Widget
@@ -26,6 +27,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from alvin_python_lib.db import Database, statement_deadline, transaction
+from alvin_python_lib.db.errors import unavailable_error
+from alvin_python_lib.errors import Unavailable
 from alvin_python_lib.testing import real_databases, round_trips
 
 _BY_NAMES = (
@@ -110,6 +113,18 @@ def test_a_lost_database_fails_one_read_and_the_pool_reconnects(database_url: st
             assert raised.value.connection_invalidated
             # the other pooled connection died too: it is recycled, not handed out
             assert database.read_rows(_TIMEOUT) == [(0,)]
+        finally:
+            database.dispose()
+
+
+def test_a_database_that_refuses_connections_reads_as_unavailable(tmp_path: Path) -> None:
+    # a socket folder with no server in it: every connection attempt is refused
+    with real_databases():
+        database = Database(f"postgresql+psycopg://postgres@/app?host={tmp_path}")
+        try:
+            with pytest.raises(OperationalError) as raised:
+                database.read_rows(_TIMEOUT)
+            assert isinstance(unavailable_error(raised.value), Unavailable)
         finally:
             database.dispose()
 

@@ -109,7 +109,7 @@ def run_read(
     """Run ``read`` on a pooled connection of ``engine`` in autocommit, under the deadline."""
     dialect = engine.dialect
     values = read.parameters(params)
-    pooled = engine.raw_connection()
+    pooled = _checkout(engine)
     dbapi_connection: Any = pooled.dbapi_connection
     cursor = None
     try:
@@ -144,6 +144,27 @@ def run_read(
             cursor.close()
     _release(engine, pooled, None)
     return read.rows(fetched)
+
+
+def _checkout(engine: Engine) -> Any:
+    """A pooled connection; a database that cannot be reached raises SQLAlchemy's error.
+
+    ``raw_connection()`` lets the driver's own error through (``Connection`` wraps it), and
+    callers map outages by SQLAlchemy's types: a refused connection must read as one.
+    """
+    dialect = engine.dialect
+    try:
+        return engine.raw_connection()
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            None,
+            None,
+            error,
+            dialect.loaded_dbapi.Error,
+            hide_parameters=engine.hide_parameters,
+            connection_invalidated=dialect.is_disconnect(error, None, None),
+            dialect=dialect,
+        ) from error
 
 
 def _release(engine: Engine, pooled: Any, lost: StatementError | None) -> None:
