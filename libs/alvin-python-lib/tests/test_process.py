@@ -1,11 +1,12 @@
-"""alvin_python_lib.process.start_process: logging and tracing named after the process.
+"""alvin_python_lib.process: logging and tracing named after the process; start-up frozen.
 
-Each case runs in a fresh interpreter: logging and OpenTelemetry's tracer provider are
-process-global.
+Each ``start_process`` case runs in a fresh interpreter: logging and OpenTelemetry's tracer
+provider are process-global.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -14,6 +15,8 @@ import textwrap
 from typing import Any
 
 import pytest
+
+from alvin_python_lib.process import freeze_startup_objects
 
 START = """
     import json, sys
@@ -96,3 +99,18 @@ def test_settings_without_telemetry_only_configure_logging() -> None:
     assert result == {"tracing": False, "celery": False, "otel": False}
     assert spans == []
     assert not [line for line in logs if line["event"] == "started"]  # DEBUG is below INFO
+
+
+def test_frozen_startup_objects_leave_the_collectors_generations() -> None:
+    built_at_startup = [{"n": n} for n in range(1_000)]
+    assert gc.is_tracked(built_at_startup)
+    gc.unfreeze()
+    try:
+        freeze_startup_objects()
+        assert gc.get_freeze_count() >= len(built_at_startup)
+        # a full pass now walks only what was allocated after the freeze
+        assert not any(obj is built_at_startup for obj in gc.get_objects())
+        after = [{"n": 0}]
+        assert any(obj is after for obj in gc.get_objects())
+    finally:
+        gc.unfreeze()

@@ -6,16 +6,19 @@ they build anything::
     start_process(settings, process="grpc", service_version=__version__, celery=True)
 
 Then the composition root builds the database, clients and id generator, and instruments the
-engine (:func:`alvin_python_lib.telemetry.instrument_sqlalchemy`).
+engine (:func:`alvin_python_lib.telemetry.instrument_sqlalchemy`). Once everything is built and
+the process is about to serve, :func:`freeze_startup_objects`.
 """
 
 from __future__ import annotations
+
+import gc
 
 from alvin_python_lib.config import BaseAppSettings
 from alvin_python_lib.logging import configure_logging
 from alvin_python_lib.telemetry import TelemetrySettings, configure_telemetry, instrument_celery
 
-__all__ = ["start_process"]
+__all__ = ["freeze_startup_objects", "start_process"]
 
 
 def start_process(
@@ -49,3 +52,19 @@ def start_process(
         )
         if celery:
             instrument_celery()
+
+
+def freeze_startup_objects() -> None:
+    """Keep what start-up built out of the garbage collector's passes; call it right before serving.
+
+    Modules, the app, a GraphQL schema, the engine and the servicers live as long as the process,
+    yet each full pass of the collector walks all of them again with the GIL held: 70,000 objects
+    and 12 ms in a gateway worker, 97,000 and 19 ms in the user-service's server, a stall of every
+    request in the process. Full passes are rare in steady serving, but not when a burst leaves
+    many objects alive for a while (a spike of slow requests). One collection, then
+    :func:`gc.freeze`: the survivors move to a generation the collector skips, and later passes
+    only walk what requests allocate. Nothing is leaked: frozen objects are not freed by cycles,
+    and start-up objects are never freed anyway.
+    """
+    gc.collect()
+    gc.freeze()

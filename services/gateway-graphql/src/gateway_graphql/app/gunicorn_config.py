@@ -23,6 +23,7 @@ from typing import Any
 from gunicorn.glogging import Logger  # type: ignore[import-untyped]
 
 from alvin_python_lib.logging import configure_logging
+from alvin_python_lib.process import freeze_startup_objects
 from gateway_graphql.app.settings import get_settings
 
 _settings = get_settings()
@@ -108,6 +109,11 @@ def on_exit(server: Any) -> None:
     """In the master, at the end: remove the metrics folder it made."""
     if _own_multiproc_dir is not None:
         shutil.rmtree(_own_multiproc_dir, ignore_errors=True)
+
+
+def post_worker_init(worker: Any) -> None:
+    """In each worker, its app built: the collector's passes skip what start-up made."""
+    freeze_startup_objects()
 
 
 def on_starting(server: Any) -> None:

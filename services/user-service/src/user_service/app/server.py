@@ -9,6 +9,7 @@ from alvin_grpc.server import GrpcServer, ServiceRegistration, build_server, ser
 from alvin_protos.alvin.user.v1 import user_service_pb2 as pb
 from alvin_protos.alvin.user.v1 import user_service_pb2_grpc as pb_grpc
 from alvin_python_lib.db import Database
+from alvin_python_lib.process import freeze_startup_objects
 from user_service.api.grpc.user_servicer import UserServicer
 from user_service.app.bootstrap import Container
 from user_service.service.deps import Deps
@@ -45,4 +46,6 @@ def create_server(container: Container, *, start: bool = True) -> GrpcServer:
 
 def serve(container: Container) -> None:
     """Run until SIGTERM/SIGINT; exits 0 after a graceful shutdown."""
-    raise SystemExit(serve_forever(create_server(container, start=False)))
+    server = create_server(container, start=False)
+    freeze_startup_objects()
+    raise SystemExit(serve_forever(server))
