@@ -20,11 +20,13 @@ from harness import HERE, RESULTS, Results, Stack, Target, stack_env
 from kit.stack import Proc, free_port, grpc_health, http_ok, product, wait_for
 
 ROUNDS = 3
-# Provisional: the absolute goal was 2 s, met on a quiet machine (1.1 s) and missed on a busy one
-# (3.6 s, 2.7 s) by the same code; the bare servers' start on that quiet machine is not known yet,
-# so these ratios should be revisited with a quiet run's figures.
-GRPC_MAX_RATIO = 4.0
-GATEWAY_MAX_RATIO = 3.0
+# The goal was an absolute 2 s, met on a quiet machine and missed on a busy one by the same code.
+# On a quiet machine the bare servers start in 0.09 s (grpcio) and 0.13 s (gunicorn): 2 s is
+# 15-22x. The kit's quiet starts read 4.0-5.3x (grpcserver: 0.45-0.57 s, nearly all of it imports
+# it serves with: SQLAlchemy, psycopg, pydantic, grpc) and 2.5-3.0x (gateway). These limits keep
+# the margin that a noisy machine needs and still flag about 0.1 s more on the start path.
+GRPC_MAX_RATIO = 6.0
+GATEWAY_MAX_RATIO = 4.0
 
 
 def _timed(name: str, argv: list[str], env: dict[str, str], ready: Callable[[], bool]) -> float:
