@@ -273,8 +273,11 @@ def bench_per_hop(stack: Stack, results: Results, duration: int) -> None:
     ]
     results.info.append(
         (
-            f"per-hop runs at {CONNECTIONS} conn (req/s, p99 ms)",
-            "; ".join(f"{k} {v['rps']:,.0f}, {v['p99_ms']:.1f}" for k, v in load.items()),
+            f"per-hop runs at {CONNECTIONS} conn (req/s, p99 ms, busiest gunicorn process's CPU share)",
+            "; ".join(
+                f"{k} {v['rps']:,.0f}, {v['p99_ms']:.1f}, {v.get('worker_share', 0.0):.0%}"
+                for k, v in load.items()
+            ),
         )
     )
     try:
