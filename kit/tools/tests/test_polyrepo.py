@@ -17,7 +17,7 @@ def test_services_that_other_services_install_go_on_the_index() -> None:
 
 def test_lowest_versions_allowed_by_the_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
     on_index = {
-        "alvin-python-lib": ["0.1.0", "0.1.3", "0.2.0", "0.2.1", "0.3.0"],
+        "alvin-python-lib": ["0.1.0", "0.1.3", "0.2.0", "0.2.1", "0.2.2", "0.3.0"],
         "alvin-grpc-py": ["0.1.0", "0.2.0", "0.3.0", "0.3.1"],
         "alvin-protos": ["0.1.0"],
     }
@@ -26,7 +26,8 @@ def test_lowest_versions_allowed_by_the_ranges(monkeypatch: pytest.MonkeyPatch) 
     )
     service = polyrepo.ROOT / "services" / "user-service"
     pins, several = polyrepo.lowest_constraints(service, "http://x", sorted(on_index))
-    assert pins == ["alvin-grpc-py==0.3.0", "alvin-protos==0.1.0", "alvin-python-lib==0.2.0"]
+    # the user-service asks for alvin-grpc-py>=0.3,<0.4 and alvin-python-lib>=0.2.1,<0.3
+    assert pins == ["alvin-grpc-py==0.3.0", "alvin-protos==0.1.0", "alvin-python-lib==0.2.1"]
     assert several == ["alvin-grpc-py", "alvin-python-lib"]
 
 
