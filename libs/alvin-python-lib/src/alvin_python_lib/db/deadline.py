@@ -32,7 +32,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError
+
+from alvin_python_lib.db.errors import driver_error
 
 __all__ = ["install_statement_deadline", "limit_connection", "statement_deadline"]
 
@@ -104,13 +105,8 @@ def _run(dbapi_connection: Any, dialect: Dialect, statement: str) -> None:
     try:
         cursor.execute(statement)
     except dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(
-            statement,
-            None,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dialect.is_disconnect(error, dbapi_connection, cursor),
-            dialect=dialect,
+        raise driver_error(
+            error, dialect, statement, dbapi_connection=dbapi_connection, cursor=cursor
         ) from error
     finally:
         cursor.close()

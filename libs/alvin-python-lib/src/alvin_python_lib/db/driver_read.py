@@ -26,6 +26,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.types import TypeEngine
 
 from alvin_python_lib.db.deadline import limit_connection
+from alvin_python_lib.db.errors import driver_error
 
 __all__ = ["CompiledRead", "compile_read", "run_read"]
 
@@ -121,17 +122,16 @@ def run_read(
             read.resolve(dialect, cursor.description)
         fetched = cursor.fetchall()
     except dialect.loaded_dbapi.Error as error:
-        lost = dialect.is_disconnect(error, dbapi_connection, cursor)
-        wrapped = DBAPIError.instance(
+        wrapped = driver_error(
+            error,
+            dialect,
             read.sql,
             values,
-            error,
-            dialect.loaded_dbapi.Error,
+            dbapi_connection=dbapi_connection,
+            cursor=cursor,
             hide_parameters=engine.hide_parameters,
-            connection_invalidated=lost,
-            dialect=dialect,
         )
-        _release(engine, pooled, wrapped if lost else None)
+        _release(engine, pooled, wrapped if wrapped.connection_invalidated else None)
         raise wrapped from error
     except DBAPIError as error:  # the deadline's SET, already wrapped
         _release(engine, pooled, error if error.connection_invalidated else None)
@@ -156,15 +156,7 @@ def _checkout(engine: Engine) -> Any:
     try:
         return engine.raw_connection()
     except dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(
-            None,
-            None,
-            error,
-            dialect.loaded_dbapi.Error,
-            hide_parameters=engine.hide_parameters,
-            connection_invalidated=dialect.is_disconnect(error, None, None),
-            dialect=dialect,
-        ) from error
+        raise driver_error(error, dialect, hide_parameters=engine.hide_parameters) from error
 
 
 def _release(engine: Engine, pooled: Any, lost: StatementError | None) -> None:

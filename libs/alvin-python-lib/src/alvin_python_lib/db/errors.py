@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any, cast
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -25,12 +27,42 @@ from alvin_python_lib.errors import (
 __all__ = [
     "DATABASE_UNAVAILABLE_MESSAGE",
     "domain_error_from_integrity",
+    "driver_error",
     "translate_db_errors",
     "unavailable_error",
     "unique_violation_field",
 ]
 
 DATABASE_UNAVAILABLE_MESSAGE = "The database is unavailable; try again later."
+
+
+def driver_error(
+    error: Exception,
+    dialect: Dialect,
+    statement: str | None = None,
+    params: Any = None,
+    *,
+    dbapi_connection: Any = None,
+    cursor: Any = None,
+    hide_parameters: bool = False,
+) -> DBAPIError:
+    """The driver's ``error`` as SQLAlchemy's exception, as a ``Connection`` would raise it.
+
+    For code that talks to the driver's connection directly: callers map outages by SQLAlchemy's
+    types (``OperationalError``, ``connection_invalidated``), never by the driver's.
+    """
+    wrapped = DBAPIError.instance(
+        statement,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        hide_parameters=hide_parameters,
+        connection_invalidated=dialect.is_disconnect(cast(Any, error), dbapi_connection, cursor),
+        dialect=dialect,
+    )
+    # StatementError only for an error that is not the driver's, which callers do not pass.
+    return cast(DBAPIError, wrapped)
+
 
 _UNIQUE_VIOLATION = "23505"
 _FOREIGN_KEY_VIOLATION = "23503"
