@@ -8,7 +8,6 @@ times the bare endpoint's rate; the report prints that bound next to the measure
 from __future__ import annotations
 
 import resource
-import subprocess
 from pathlib import Path
 
 from harness import Results, Stack, run_wrk
@@ -80,11 +79,7 @@ def wrk_with_cpu(
     figures is the busiest process's share. A warm-up run comes first: a server answers its
     health check once its first worker does, while the others may still be booting.
     """
-    subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{WARMUP_S}s", "-s", str(script), url],
-        capture_output=True,
-        check=True,
-    )
+    run_wrk(f"{label}-warmup", url, script, connections, WARMUP_S)
     for _attempt in range(ATTEMPTS):
         figures, cpu, share = _measured_run(
             stack, label, url, script, connections=connections, duration=duration
