@@ -98,6 +98,24 @@ def test_exceptions_are_rendered_in_json() -> None:
     assert "ValueError: boom" in str(line["exception"])
 
 
+def test_json_lines_hold_any_value_a_caller_logs() -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return "<opaque>"
+
+    stream = io.StringIO()
+    configure_logging(level="INFO", fmt="json", stream=stream)
+    log = get_logger("demo")
+    log.info("odd.values", obj=Opaque(), by_id={7: "seven"}, text='é\n"', ratio=0.5)
+    log.info("wide.int", value=2**70)  # wider than orjson encodes: the standard library does
+    odd, wide = _lines(stream)
+    assert odd["obj"] == "<opaque>"
+    assert odd["by_id"] == {"7": "seven"}
+    assert odd["text"] == 'é\n"'
+    assert odd["ratio"] == 0.5
+    assert wide["value"] == 2**70
+
+
 def test_a_named_stdlib_logger_level_silences_its_structlog_lines() -> None:
     stream = io.StringIO()
     configure_logging(level="INFO", fmt="json", stream=stream)

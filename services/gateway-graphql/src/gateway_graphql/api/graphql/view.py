@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, ClassVar
 
+import orjson
 from flask import Request, Response, request
 from flask.typing import ResponseReturnValue
 from graphql import (
@@ -291,6 +292,11 @@ class GatewayGraphQLView(GraphQLView[GraphQLContext, None]):
             return error_response(error.status_code, error.reason)  # counted by its status
         except UnicodeDecodeError:  # graphql-server decodes the body as UTF-8 unchecked
             return error_response(400, "The request body is not valid UTF-8.")
+
+    def encode_json(self, data: object) -> str:
+        """The response body: orjson, several times faster than ``json.dumps`` on a GraphQL
+        result (only strings, numbers, booleans, null, lists and objects)."""
+        return orjson.dumps(data).decode()
 
     def parse_json(self, data: str | bytes) -> Any:
         """The body (or ``variables`` parameter) as a JSON object; 400 for anything else,
