@@ -67,3 +67,18 @@ def test_assets_cannot_escape_the_static_folder(dev: FlaskClient) -> None:
     assert dev.get("/graphiql/assets/../settings.py").status_code == 404
     assert dev.get("/graphiql/assets/%2e%2e/app/settings.py").status_code == 404
     assert Path(STATIC_DIR).is_dir()
+
+
+def test_every_response_is_nosniff_and_only_graphql_answers_are_no_store(dev: FlaskClient) -> None:
+    answer = dev.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"X-Requested-With": "x"}
+    )
+    assert answer.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    assert answer.headers.getlist("Cache-Control") == ["no-store"]
+    page = dev.get("/graphql", headers={"Accept": "text/html"})
+    (source,) = re.findall(r'src="([^"]+\.js)"', page.get_data(as_text=True))[:1]
+    asset = dev.get(source)
+    assert asset.headers.getlist("X-Content-Type-Options") == ["nosniff"]
+    # the asset's own caching is kept, not replaced by no-store
+    assert "max-age=3600" in asset.headers["Cache-Control"]
+    assert asset.headers.getlist("Cache-Control") == [asset.headers["Cache-Control"]]

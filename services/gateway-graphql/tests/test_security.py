@@ -7,13 +7,14 @@ from collections.abc import Callable
 
 import pytest
 from conftest import PASSWORD, SESSION_COOKIE, make_settings
-from flask import Flask
+from flask import Flask, Response
 from support.graphql_client import GraphQLTestClient
 from support.user_service_process import UserServiceProcess
 
 from alvin_python_lib.config import SettingsError
 from gateway_graphql.app.settings import Settings
 from gateway_graphql.remote.user_service import User
+from gateway_graphql.web.cors import CorsPolicy, install_cors
 
 LOGIN = "mutation ($i: LoginInput!) { login(input: $i) { token errors { code } } }"
 UPDATE = 'mutation { updateMe(input: {displayName: "Changed"}) { user { displayName } } }'
@@ -235,3 +236,24 @@ def test_cors_origins_must_be_origins() -> None:
     for bad in ("*", "https://app.example.com/path", "app.example.com"):
         with pytest.raises(SettingsError, match="GATEWAY_CORS_ORIGINS"):
             make_settings(cors_origins=bad)
+
+
+def test_cors_adds_origin_to_a_vary_the_view_set() -> None:
+    app = Flask(__name__)
+    install_cors(app, CorsPolicy(origins=frozenset({"https://app.example.com"})))
+
+    @app.get("/varied")
+    def varied() -> Response:
+        return Response("x", headers={"Vary": "Accept-Encoding"})
+
+    @app.get("/plain")
+    def plain() -> Response:
+        return Response("x")
+
+    client = app.test_client()
+    varied_response = client.get("/varied", headers={"Origin": "https://app.example.com"})
+    assert varied_response.headers.getlist("Vary") == ["Accept-Encoding, Origin"]
+    assert varied_response.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    plain_response = client.get("/plain", headers={"Origin": "https://evil.example"})
+    assert plain_response.headers.getlist("Vary") == ["Origin"]
+    assert "Access-Control-Allow-Origin" not in plain_response.headers
