@@ -54,9 +54,10 @@ def ensure_wrk(session: nox.Session) -> None:
 
 
 def ensure_npm(session: nox.Session) -> None:
-    """Node.js and npm (the example SPA's build; Vite needs Node 20.19+ or 22.12+).
+    """Node.js and npm (the example SPA's build).
 
-    Missing: skipped with what to install, except under CI, where it fails.
+    Missing: skipped with what to install, except under CI, where it fails. Present but too old:
+    the SPA's ``engines`` with ``engine-strict`` (its ``.npmrc``) make ``npm ci`` refuse it.
     """
     if shutil.which("npm") and shutil.which("node"):
         return
