@@ -10,6 +10,7 @@ role itself, so a mistake here cannot grant the role.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import graphene  # type: ignore[import-untyped]
@@ -21,6 +22,8 @@ from gateway_graphql.api.graphql.context import GraphQLContext, context_of
 from gateway_graphql.api.graphql.ids import parse_user_id
 from gateway_graphql.api.graphql.types import User
 from gateway_graphql.api.graphql.user_errors import UserErrorValue, user_errors, user_errors_field
+from gateway_graphql.service.accounts import Accounts
+from gateway_graphql.service.accounts import User as UserRecord
 
 __all__ = ["DeactivateUser", "DeleteUser", "ReactivateUser"]
 
@@ -41,6 +44,21 @@ def _refused(error: InvalidArgument | FailedPrecondition) -> list[UserErrorValue
     return user_errors(error) or []
 
 
+def _change_user(
+    info: GraphQLResolveInfo, id: str, change: Callable[[Accounts, str, int], UserRecord]
+) -> tuple[UserRecord | None, list[UserErrorValue]]:
+    """Run an administrator's ``change`` of the user ``id``: the changed user (primed in the
+    request's loader, so the payload's fields are not fetched again) or the refusal's errors."""
+    context = context_of(info)
+    token = _admin_token(context)
+    try:
+        user = change(context.accounts, token, parse_user_id(id))
+    except (InvalidArgument, FailedPrecondition) as error:
+        return None, _refused(error)
+    context.users.prime(user)
+    return user, []
+
+
 class _UserInput:
     id = graphene.ID(required=True, description="The user's global ID.")
 
@@ -58,14 +76,8 @@ class DeactivateUser(relay.ClientIDMutation):
     def mutate_and_get_payload(
         cls, root: None, info: GraphQLResolveInfo, *, id: str, **_: Any
     ) -> DeactivateUser:
-        context = context_of(info)
-        token = _admin_token(context)
-        try:
-            user = context.accounts.deactivate_user(token, parse_user_id(id))
-        except (InvalidArgument, FailedPrecondition) as error:
-            return cls(user=None, errors=_refused(error))
-        context.users.prime(user)
-        return cls(user=user, errors=[])
+        user, errors = _change_user(info, id, Accounts.deactivate_user)
+        return cls(user=user, errors=errors)
 
 
 class ReactivateUser(relay.ClientIDMutation):
@@ -80,14 +92,8 @@ class ReactivateUser(relay.ClientIDMutation):
     def mutate_and_get_payload(
         cls, root: None, info: GraphQLResolveInfo, *, id: str, **_: Any
     ) -> ReactivateUser:
-        context = context_of(info)
-        token = _admin_token(context)
-        try:
-            user = context.accounts.reactivate_user(token, parse_user_id(id))
-        except (InvalidArgument, FailedPrecondition) as error:
-            return cls(user=None, errors=_refused(error))
-        context.users.prime(user)
-        return cls(user=user, errors=[])
+        user, errors = _change_user(info, id, Accounts.reactivate_user)
+        return cls(user=user, errors=errors)
 
 
 class DeleteUser(relay.ClientIDMutation):
